@@ -1,0 +1,118 @@
+//! The Rapier simulator behind the Reflex robot interface.
+//!
+//! [`SimRobot`] implements [`reflex_hardware::Robot`] exactly like a hardware backend: `read`
+//! returns the sensors, `write` latches a motor-driver command. Physics advances only when the
+//! runtime calls [`SimRobot::step`] (the simulated world's clock), and the command is applied the
+//! way a motor driver applies it: once per physics step, `τ = kp(q*−q) + kd(dq*−dq) + τ_ff`,
+//! clamped to the joint's effort limit, as an equal and opposite torque pair on the two bodies
+//! of the joint.
+//!
+//! Rapier's math types never leave this crate: everything public is `f64` arrays and slices.
+//! Same [`SimConfig`] (seed included) ⇒ bit-identical trajectory.
+
+mod model;
+mod world;
+
+pub use model::{Model, ModelDescription, PANDA_HOME};
+pub use world::SimRobot;
+
+/// Gaussian measurement noise (standard deviations) added to what [`SimRobot`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SensorNoise {
+    /// Joint position noise (rad).
+    pub joint_position_rad: f64,
+    /// Joint velocity noise (rad/s).
+    pub joint_velocity_rad_s: f64,
+    /// Gyro noise (rad/s).
+    pub gyro_rad_s: f64,
+    /// Accelerometer noise (m/s²).
+    pub accelerometer_m_s2: f64,
+}
+
+/// How to build a simulated robot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimConfig {
+    /// Which robot.
+    pub model: Model,
+    /// Physics step (s). 0.001–0.005 is typical.
+    pub physics_dt_s: f64,
+    /// Seed of every random draw (sensor noise, initial perturbation).
+    pub seed: u64,
+    /// Initial joint positions (rad, hardware order); `None` = the model's own (A1 lying, Panda home).
+    pub initial_pose_rad: Option<Vec<f64>>,
+    /// Uniform random perturbation (± rad) added to each initial joint position.
+    pub initial_pose_jitter_rad: f64,
+    /// Reflected rotor inertia per joint (kg·m²); `None` = the model's own.
+    pub armature_kg_m2: Option<Vec<f64>>,
+    /// Viscous joint damping (N·m·s/rad), same for every actuated joint.
+    pub joint_damping_nm_s_rad: f64,
+    /// Coulomb friction coefficient between the robot and the ground.
+    pub ground_friction: f64,
+    /// Solver iterations per step (Rapier's `num_solver_iterations`).
+    pub solver_iterations: usize,
+    /// Sensor noise.
+    pub noise: SensorNoise,
+}
+
+impl SimConfig {
+    /// Defaults for `model`: dt 0.002 s, seed 0, the model's initial pose, no noise.
+    pub fn new(model: Model) -> Self {
+        Self {
+            model,
+            physics_dt_s: 0.002,
+            seed: 0,
+            initial_pose_rad: None,
+            initial_pose_jitter_rad: 0.0,
+            armature_kg_m2: None,
+            joint_damping_nm_s_rad: 0.0,
+            ground_friction: 1.0,
+            solver_iterations: 4,
+            noise: SensorNoise::default(),
+        }
+    }
+}
+
+/// Why a simulator could not be built. Raised at construction, never in the loop.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The URDF could not be parsed.
+    #[error("URDF of model `{model}` could not be loaded: {reason}")]
+    Urdf {
+        /// Model name.
+        model: &'static str,
+        /// Parser message.
+        reason: String,
+    },
+    /// A joint or link the model description names is missing from the URDF.
+    #[error("model `{model}`: {what} `{name}` is not in its URDF")]
+    MissingElement {
+        /// Model name.
+        model: &'static str,
+        /// "joint" or "link".
+        what: &'static str,
+        /// The missing name.
+        name: String,
+    },
+    /// A per-joint vector has the wrong length.
+    #[error("{field} has {got} entries, model `{model}` has {expected} joints")]
+    WrongLength {
+        /// Model name.
+        model: &'static str,
+        /// Which setting.
+        field: &'static str,
+        /// Joints of the model.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+    /// A setting is out of range.
+    #[error("{field} = {value} is out of range: expected {expected}")]
+    OutOfRange {
+        /// Which setting.
+        field: &'static str,
+        /// The value given.
+        value: f64,
+        /// The accepted range.
+        expected: &'static str,
+    },
+}

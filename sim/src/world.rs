@@ -1,0 +1,525 @@
+//! The simulated world: one robot (a Rapier multibody) on flat ground.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rapier3d::prelude::*;
+use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot};
+use reflex_hardware::{
+    GroundTruth, HwError, JointCommand, JointLimits, Robot, RobotSpec, RobotState,
+};
+
+use crate::{ModelDescription, SensorNoise, SimConfig, SimError};
+
+const GRAVITY_M_S2: f64 = 9.81;
+
+/// One actuated joint: where it lives in the multibody and which bodies it connects.
+#[derive(Debug, Clone, Copy)]
+struct ActuatedJoint {
+    /// Link index inside the multibody.
+    link_id: usize,
+    /// Index of the joint's degree of freedom in the generalized coordinates.
+    dof: usize,
+    /// Body on the child side of the joint.
+    child: RigidBodyHandle,
+    /// Body on the parent side of the joint.
+    parent: RigidBodyHandle,
+    /// Joint axis in the child body's frame.
+    axis_in_child: Vector,
+}
+
+/// A simulated robot implementing [`Robot`]. See the crate docs for the actuator model.
+pub struct SimRobot {
+    spec: RobotSpec,
+    desc: ModelDescription,
+    world: PhysicsWorld,
+    multibody: MultibodyIndex,
+    joints: Vec<ActuatedJoint>,
+    /// Bodies of the multibody's links with their link ids (for gravity compensation).
+    links: Vec<(usize, RigidBodyHandle)>,
+    imu_body: RigidBodyHandle,
+    base_body: RigidBodyHandle,
+    ee: Option<(RigidBodyHandle, Vector)>,
+    physics_dt_s: f64,
+    time_s: f64,
+    steps: u64,
+    active: bool,
+    /// Latched driver command (what the motor drivers execute each physics step).
+    command: JointCommand,
+    /// Torque applied per joint on the last step (N·m): the driver's estimate.
+    applied_nm: Vec<f64>,
+    /// Generalized gravity compensation per joint (N·m), recomputed each step when enabled.
+    gravity_comp_nm: Vec<f64>,
+    base_push: Vector,
+    imu_prev_linvel: Vector,
+    imu_accel_world: [f64; 3],
+    noise: SensorNoise,
+    rng: ChaCha8Rng,
+}
+
+fn urdf_error(desc: &ModelDescription, e: impl std::fmt::Display) -> SimError {
+    SimError::Urdf {
+        model: desc.name,
+        reason: e.to_string(),
+    }
+}
+
+fn check_len(desc: &ModelDescription, field: &'static str, v: &[f64]) -> Result<(), SimError> {
+    if v.len() != desc.joints.len() {
+        return Err(SimError::WrongLength {
+            model: desc.name,
+            field,
+            expected: desc.joints.len(),
+            got: v.len(),
+        });
+    }
+    Ok(())
+}
+
+impl SimRobot {
+    /// Builds the world: parses the model's URDF, inserts it as a multibody, sets the initial
+    /// pose, armature and damping. All allocation of the simulator happens here.
+    pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
+        let desc = cfg.model.description();
+        if !(cfg.physics_dt_s > 0.0 && cfg.physics_dt_s <= 0.01) {
+            return Err(SimError::OutOfRange {
+                field: "physics_dt_s",
+                value: cfg.physics_dt_s,
+                expected: "0 < dt ≤ 0.01 s",
+            });
+        }
+        let initial = cfg
+            .initial_pose_rad
+            .clone()
+            .unwrap_or_else(|| desc.initial_pose_rad.to_vec());
+        check_len(&desc, "initial_pose_rad", &initial)?;
+        let armature = cfg
+            .armature_kg_m2
+            .clone()
+            .unwrap_or_else(|| desc.armature_kg_m2.to_vec());
+        check_len(&desc, "armature_kg_m2", &armature)?;
+
+        let options = UrdfLoaderOptions {
+            make_roots_fixed: desc.fixed_base,
+            shift: Pose::from_translation(Vector::new(
+                0.0,
+                0.0,
+                desc.initial_base_height_m as Real,
+            )),
+            rigid_body_blueprint: RigidBodyBuilder::dynamic().can_sleep(false),
+            collider_blueprint: ColliderBuilder::default()
+                .density(0.0)
+                .friction(cfg.ground_friction as Real),
+            ..UrdfLoaderOptions::default()
+        };
+        let (urdf_robot, urdf) = UrdfRobot::from_str(desc.urdf, options, std::path::Path::new("."))
+            .map_err(|e| urdf_error(&desc, e))?;
+
+        // Map URDF names to what the loader built (it may squeeze empty links away).
+        let link_names: Vec<String> = urdf_robot
+            .links
+            .iter()
+            .map(|l| urdf.links[l.urdf_link_index].name.clone())
+            .collect();
+        let joint_names: Vec<String> = urdf_robot
+            .joints
+            .iter()
+            .map(|j| urdf.joints[j.urdf_joint_index].name.clone())
+            .collect();
+        let mut limits = Vec::with_capacity(desc.joints.len());
+        for name in desc.joints {
+            let j = urdf
+                .joints
+                .iter()
+                .find(|j| j.name == *name)
+                .ok_or_else(|| SimError::MissingElement {
+                    model: desc.name,
+                    what: "joint",
+                    name: name.to_string(),
+                })?;
+            limits.push(JointLimits {
+                lower_rad: j.limit.lower,
+                upper_rad: j.limit.upper,
+                velocity_rad_s: j.limit.velocity,
+                effort_nm: j.limit.effort,
+            });
+        }
+
+        let mut world = PhysicsWorld::new();
+        world.gravity = Vector::new(0.0, 0.0, -GRAVITY_M_S2 as Real);
+        world.integration_parameters.dt = cfg.physics_dt_s as Real;
+        world.integration_parameters.num_solver_iterations = cfg.solver_iterations.max(1);
+        if !desc.fixed_base {
+            let ground = ColliderBuilder::cuboid(50.0, 50.0, 0.5)
+                .translation(Vector::new(0.0, 0.0, -0.5))
+                .friction(cfg.ground_friction as Real)
+                .build();
+            world.colliders.insert(ground);
+        }
+
+        let handles = urdf_robot.insert_using_multibody_joints(
+            &mut world.bodies,
+            &mut world.colliders,
+            &mut world.multibody_joints,
+            UrdfMultibodyOptions::DISABLE_SELF_CONTACTS,
+        );
+        let body_of_link = |name: &str| -> Result<RigidBodyHandle, SimError> {
+            link_names
+                .iter()
+                .position(|n| n == name)
+                .map(|i| handles.links[i].body)
+                .ok_or_else(|| SimError::MissingElement {
+                    model: desc.name,
+                    what: "link",
+                    name: name.to_string(),
+                })
+        };
+        let imu_body = body_of_link(desc.imu_link)?;
+        let base_body = body_of_link(desc.base_link)?;
+        let ee = match desc.end_effector {
+            Some((link, offset)) => Some((
+                body_of_link(link)?,
+                Vector::new(offset[0] as Real, offset[1] as Real, offset[2] as Real),
+            )),
+            None => None,
+        };
+        let multibody = world
+            .multibody_joints
+            .rigid_body_link(base_body)
+            .map(|l| l.multibody)
+            .ok_or_else(|| urdf_error(&desc, "base link is not part of a multibody"))?;
+
+        // Settle the root joint type (free or fixed) first: it renumbers the dofs.
+        if let Some(mb) = world.multibody_joints.get_multibody_mut(multibody) {
+            mb.forward_kinematics(&world.bodies, true);
+        }
+        let mut joints = Vec::with_capacity(desc.joints.len());
+        {
+            let mb = world
+                .multibody_joints
+                .get_multibody(multibody)
+                .ok_or_else(|| urdf_error(&desc, "multibody missing after insertion"))?;
+            for name in desc.joints {
+                let k = joint_names.iter().position(|n| n == name).ok_or_else(|| {
+                    SimError::MissingElement {
+                        model: desc.name,
+                        what: "joint",
+                        name: name.to_string(),
+                    }
+                })?;
+                let jh = &handles.joints[k];
+                let link_id = world
+                    .multibody_joints
+                    .rigid_body_link(jh.link2)
+                    .map(|l| l.id)
+                    .ok_or_else(|| urdf_error(&desc, format!("joint {name} not in multibody")))?;
+                let link = mb
+                    .link(link_id)
+                    .ok_or_else(|| urdf_error(&desc, format!("link of {name} missing")))?;
+                let frame2 = link.joint().data.local_frame2;
+                joints.push(ActuatedJoint {
+                    link_id,
+                    dof: link.assembly_id(),
+                    child: jh.link2,
+                    parent: jh.link1,
+                    axis_in_child: frame2.rotation * Vector::X,
+                });
+            }
+        }
+        let links: Vec<(usize, RigidBodyHandle)> = handles
+            .links
+            .iter()
+            .filter_map(|l| {
+                world
+                    .multibody_joints
+                    .rigid_body_link(l.body)
+                    .map(|id| (id.id, l.body))
+            })
+            .collect();
+
+        // Initial pose: joints start at zero after insertion; displace them to the target.
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        {
+            let mb = world
+                .multibody_joints
+                .get_multibody_mut(multibody)
+                .ok_or_else(|| urdf_error(&desc, "multibody missing after insertion"))?;
+            let mut disp = vec![0.0 as Real; mb.ndofs()];
+            for (i, j) in joints.iter().enumerate() {
+                let jitter = if cfg.initial_pose_jitter_rad > 0.0 {
+                    rng.random_range(-cfg.initial_pose_jitter_rad..=cfg.initial_pose_jitter_rad)
+                } else {
+                    0.0
+                };
+                disp[j.dof] = limits[i].clamp_position(initial[i] + jitter) as Real;
+                mb.armature_mut()[j.dof] = armature[i] as Real;
+                mb.damping_mut()[j.dof] = cfg.joint_damping_nm_s_rad as Real;
+            }
+            mb.apply_displacements(&disp);
+            mb.forward_kinematics(&world.bodies, false);
+            mb.update_rigid_bodies(&mut world.bodies, false);
+        }
+
+        let spec = RobotSpec {
+            model: desc.name.to_string(),
+            kind: desc.kind,
+            joint_names: desc.joints.iter().map(|s| s.to_string()).collect(),
+            limits,
+        };
+        let n = spec.num_joints();
+        let command = JointCommand::new(&spec);
+        let mut sim = SimRobot {
+            spec,
+            desc,
+            world,
+            multibody,
+            joints,
+            links,
+            imu_body,
+            base_body,
+            ee,
+            physics_dt_s: cfg.physics_dt_s,
+            time_s: 0.0,
+            steps: 0,
+            active: false,
+            command,
+            applied_nm: vec![0.0; n],
+            gravity_comp_nm: vec![0.0; n],
+            base_push: Vector::ZERO,
+            imu_prev_linvel: Vector::ZERO,
+            imu_accel_world: [0.0; 3],
+            noise: cfg.noise,
+            rng,
+        };
+        sim.imu_prev_linvel = sim.world.bodies[sim.imu_body].linvel();
+        Ok(sim)
+    }
+
+    /// The physics step (s).
+    pub fn physics_dt_s(&self) -> f64 {
+        self.physics_dt_s
+    }
+
+    /// Simulated time since construction (s).
+    pub fn time_s(&self) -> f64 {
+        self.time_s
+    }
+
+    /// Physics steps taken since construction.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    fn multibody(&self) -> &Multibody {
+        self.world
+            .multibody_joints
+            .get_multibody(self.multibody)
+            .expect("multibody index is fixed at construction")
+    }
+
+    /// Joint position and velocity of actuated joint `i` (hardware order).
+    fn joint_q_dq(&self, mb: &Multibody, i: usize) -> (f64, f64) {
+        let j = &self.joints[i];
+        let q = mb
+            .link(j.link_id)
+            .map(|l| l.joint().coords()[3])
+            .unwrap_or(0.0);
+        let dq = mb.generalized_velocity()[j.dof];
+        (q as f64, dq as f64)
+    }
+
+    /// Generalized gravity force per actuated joint, negated: what the driver adds to hold
+    /// the arm against gravity. Uses the body Jacobians of the last forward kinematics.
+    fn update_gravity_compensation(&mut self) {
+        let mb = self
+            .world
+            .multibody_joints
+            .get_multibody(self.multibody)
+            .expect("multibody index is fixed at construction");
+        for (i, j) in self.joints.iter().enumerate() {
+            let mut tau = 0.0f64;
+            for &(link_id, body) in &self.links {
+                let m = self.world.bodies[body].mass() as f64;
+                // Row 2 of the Jacobian maps generalized velocity to the body COM's z velocity.
+                let jz = mb.body_jacobian(link_id)[(2, j.dof)] as f64;
+                tau += jz * m * GRAVITY_M_S2;
+            }
+            self.gravity_comp_nm[i] = tau;
+        }
+    }
+
+    /// Advances physics by `n` steps, applying the latched command as a motor driver does
+    /// before each step. Not part of the RT cycle: it stands in for the robot's own time.
+    pub fn step(&mut self, n: usize) {
+        for _ in 0..n {
+            self.step_once();
+        }
+    }
+
+    fn step_once(&mut self) {
+        if self.desc.driver_gravity_compensation && self.active {
+            self.update_gravity_compensation();
+        }
+        for i in 0..self.joints.len() {
+            let (q, dq) = {
+                let mb = self.multibody();
+                self.joint_q_dq(mb, i)
+            };
+            let tau = if self.active {
+                let raw = self.command.torque_nm(i, q, dq) + self.gravity_comp_nm[i];
+                self.spec.limits[i].clamp_effort(raw)
+            } else {
+                0.0
+            };
+            self.applied_nm[i] = tau;
+        }
+        for body in self.links.iter().map(|&(_, b)| b) {
+            if let Some(rb) = self.world.bodies.get_mut(body) {
+                rb.reset_forces(false);
+                rb.reset_torques(false);
+            }
+        }
+        for (i, j) in self.joints.iter().enumerate() {
+            let tau = self.applied_nm[i] as Real;
+            let axis_world = {
+                let child = &self.world.bodies[j.child];
+                child.rotation() * j.axis_in_child
+            };
+            self.world.bodies[j.child].add_torque(axis_world * tau, false);
+            self.world.bodies[j.parent].add_torque(-axis_world * tau, false);
+        }
+        if self.base_push != Vector::ZERO {
+            self.world.bodies[self.base_body].add_force(self.base_push, false);
+        }
+        self.world.step();
+        self.steps += 1;
+        self.time_s = self.steps as f64 * self.physics_dt_s;
+
+        let v = self.world.bodies[self.imu_body].linvel();
+        let a = (v - self.imu_prev_linvel) / self.physics_dt_s as Real;
+        self.imu_prev_linvel = v;
+        self.imu_accel_world = [a.x as f64, a.y as f64, a.z as f64];
+    }
+
+    /// Ground truth of the base (simulator only; see [`GroundTruth`]).
+    pub fn ground_truth(&self) -> GroundTruth {
+        let rb = &self.world.bodies[self.base_body];
+        let p = rb.position();
+        let r = p.rotation;
+        let v = rb.linvel();
+        let w = rb.angvel();
+        GroundTruth {
+            base_position_m: [
+                p.translation.x as f64,
+                p.translation.y as f64,
+                p.translation.z as f64,
+            ],
+            base_orientation_xyzw: [r.x as f64, r.y as f64, r.z as f64, r.w as f64],
+            base_linear_velocity_m_s: [v.x as f64, v.y as f64, v.z as f64],
+            base_angular_velocity_rad_s: [w.x as f64, w.y as f64, w.z as f64],
+        }
+    }
+
+    /// Pushes the base with `force_n` (world frame, N, at its centre of mass) on every physics
+    /// step until set back to zero.
+    pub fn set_base_push(&mut self, force_n: [f64; 3]) {
+        self.base_push = Vector::new(force_n[0] as Real, force_n[1] as Real, force_n[2] as Real);
+    }
+
+    fn gauss(&mut self, std: f64) -> f64 {
+        if std > 0.0 {
+            let z: f64 = self.rng.sample(StandardNormal);
+            z * std
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Robot for SimRobot {
+    fn spec(&self) -> &RobotSpec {
+        &self.spec
+    }
+
+    fn activate(&mut self) -> Result<(), HwError> {
+        // A freshly activated driver holds position with zero gains until told otherwise.
+        self.active = true;
+        Ok(())
+    }
+
+    fn deactivate(&mut self) -> Result<(), HwError> {
+        self.active = false;
+        Ok(())
+    }
+
+    fn read(&mut self, out: &mut RobotState) -> Result<(), HwError> {
+        let n = self.joints.len();
+        if out.num_joints() != n {
+            return Err(HwError::SizeMismatch {
+                expected: n,
+                got: out.num_joints(),
+            });
+        }
+        out.stamp_s = self.time_s;
+        for i in 0..n {
+            let (q, dq) = self.joint_q_dq(self.multibody(), i);
+            let nq = self.gauss(self.noise.joint_position_rad);
+            let nv = self.gauss(self.noise.joint_velocity_rad_s);
+            out.joints.position_rad[i] = q + nq;
+            out.joints.velocity_rad_s[i] = dq + nv;
+            out.joints.effort_nm[i] = self.applied_nm[i];
+        }
+        let imu = &self.world.bodies[self.imu_body];
+        let rot = *imu.rotation();
+        let inv = rot.inverse();
+        let w = inv * imu.angvel();
+        let a = self.imu_accel_world;
+        let specific_world = Vector::new(a[0] as Real, a[1] as Real, (a[2] + GRAVITY_M_S2) as Real);
+        let acc = inv * specific_world;
+        out.imu.orientation_xyzw = [rot.x as f64, rot.y as f64, rot.z as f64, rot.w as f64];
+        let (gn, an) = (self.noise.gyro_rad_s, self.noise.accelerometer_m_s2);
+        out.imu.angular_velocity_rad_s = [
+            w.x as f64 + self.gauss(gn),
+            w.y as f64 + self.gauss(gn),
+            w.z as f64 + self.gauss(gn),
+        ];
+        out.imu.linear_acceleration_m_s2 = [
+            acc.x as f64 + self.gauss(an),
+            acc.y as f64 + self.gauss(an),
+            acc.z as f64 + self.gauss(an),
+        ];
+        if let (Some((body, offset)), Some(ee)) = (self.ee, out.end_effector.as_mut()) {
+            let base_inv = self.world.bodies[self.base_body].position().inverse();
+            let pose = base_inv * *self.world.bodies[body].position();
+            let p = pose.transform_point(offset);
+            let r = pose.rotation;
+            ee.position_m = [p.x as f64, p.y as f64, p.z as f64];
+            ee.orientation_xyzw = [r.x as f64, r.y as f64, r.z as f64, r.w as f64];
+            // No contact sensing in the shipped scene: the arm touches nothing, so the
+            // external wrench is zero by construction.
+            ee.force_n = [0.0; 3];
+            ee.torque_nm = [0.0; 3];
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, cmd: &JointCommand) -> Result<(), HwError> {
+        if !self.active {
+            return Err(HwError::NotActive);
+        }
+        if cmd.num_joints() != self.joints.len() {
+            return Err(HwError::SizeMismatch {
+                expected: self.joints.len(),
+                got: cmd.num_joints(),
+            });
+        }
+        self.command.position_rad.copy_from_slice(&cmd.position_rad);
+        self.command
+            .velocity_rad_s
+            .copy_from_slice(&cmd.velocity_rad_s);
+        self.command.kp.copy_from_slice(&cmd.kp);
+        self.command.kd.copy_from_slice(&cmd.kd);
+        self.command.effort_ff_nm.copy_from_slice(&cmd.effort_ff_nm);
+        Ok(())
+    }
+}
