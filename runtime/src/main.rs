@@ -1,1 +1,151 @@
-fn main() {}
+//! `reflex`: run, check and benchmark Reflex configurations.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use reflex_runtime::config;
+use reflex_runtime::run::{self, Progress, RobotOutcome, RunReport};
+
+#[derive(Parser)]
+#[command(
+    name = "reflex",
+    version,
+    about = "Real-time runtime for learned robot policies"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the loop the config describes and print a summary.
+    Run {
+        /// Config file (YAML), e.g. launch/config/a1_stand.yaml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Robot time to run (s).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Write the JSON run report here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Validate a config (and build its robot and controller) without running.
+    Check {
+        /// Config file (YAML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Benchmarks that print figures and ratios against reference tools run alongside.
+    Bench {
+        #[command(subcommand)]
+        which: reflex_runtime::bench::BenchCommand,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            config,
+            duration,
+            report,
+        } => run_cmd(config, duration, report),
+        Command::Check { config } => {
+            let cfg = config::load(&config)?;
+            let sim = run::build_sim(&cfg)?;
+            run::build_controller(&cfg, &sim)?;
+            println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Bench { which } => reflex_runtime::bench::run(which),
+    }
+}
+
+fn run_cmd(config: PathBuf, duration: f64, report: Option<PathBuf>) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        duration.is_finite() && duration > 0.0,
+        "--duration: expected a time > 0 s, found {duration}"
+    );
+    let cfg = config::load(&config)?;
+    let progress = Arc::new(Progress::default());
+    let total = (duration * cfg.config.rates.control_hz).round() as u64;
+    let show = std::io::stderr().is_terminal();
+    let p = progress.clone();
+    let rate = cfg.config.rates.control_hz;
+    let monitor = std::thread::spawn(move || {
+        while !p.done.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(500));
+            let n = p.cycles.load(Ordering::Relaxed);
+            let line = format!(
+                "[reflex] {:6.1}/{:.1} s robot time, {n} cycles, {} overruns",
+                n as f64 / rate,
+                total as f64 / rate,
+                p.overruns.load(Ordering::Relaxed)
+            );
+            if show {
+                eprint!("\r{line}");
+            }
+        }
+        if show {
+            eprintln!();
+        }
+    });
+    let result = run::run(&cfg, duration, progress.clone());
+    progress.done.store(true, Ordering::Release);
+    let _ = monitor.join();
+    let rep = result?;
+    print_summary(&rep);
+    if let Some(path) = report {
+        let json = serde_json::to_string_pretty(&rep)?;
+        std::fs::write(&path, json + "\n")
+            .with_context(|| format!("writing the run report to {}", path.display()))?;
+        println!("report: {}", path.display());
+    }
+    Ok(())
+}
+
+fn print_summary(r: &RunReport) {
+    println!(
+        "{}: {} cycles at {} Hz ({:.1} s robot time in {:.2} s wall, {:.1}x real time, clock {:?})",
+        r.robot, r.cycles, r.rate_hz, r.duration_s, r.wall_time_s, r.realtime_factor, r.clock
+    );
+    if let Some(w) = &r.wakeup_latency_us {
+        println!(
+            "  wake-up latency µs: p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+            w.p50, w.p99, w.p999, w.max
+        );
+    }
+    let c = &r.compute_us;
+    println!(
+        "  cycle compute µs:   p50 {:.1}  p99 {:.1}  max {:.1}   (physics per cycle p50 {:.1} µs, measured apart)",
+        c.p50, c.p99, c.max, r.physics_us.p50
+    );
+    println!(
+        "  overruns {}  missed deadlines {}  clamped commands {}  io errors {}  final mode {}",
+        r.overruns, r.missed_deadlines, r.clamped_commands, r.io_errors, r.final_mode
+    );
+    match &r.outcome {
+        RobotOutcome::Legged {
+            measured_from_s,
+            min_base_height_m,
+            final_base_height_m,
+            max_abs_roll_rad,
+            max_abs_pitch_rad,
+        } => println!(
+            "  robot (from {measured_from_s:.2} s): base height min {min_base_height_m:.3} m, final {final_base_height_m:.3} m; max |roll| {max_abs_roll_rad:.3} rad, max |pitch| {max_abs_pitch_rad:.3} rad"
+        ),
+        RobotOutcome::Arm {
+            max_joint_tracking_error_rad,
+        } => println!("  robot: max joint tracking error {max_joint_tracking_error_rad:.4} rad"),
+    }
+    for line in &r.realtime.refused {
+        println!("  realtime refused: {line}");
+    }
+}

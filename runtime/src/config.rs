@@ -1,0 +1,632 @@
+//! Run configuration: one YAML file per robot and mode (`launch/config/*.yaml`).
+//!
+//! Loading is strict: unknown fields are refused, missing fields are named, and every range is
+//! checked before anything moves. Every error names the file, the field and what was expected.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why a config was refused. Each variant's message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The config file.
+        file: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The YAML does not match the schema (unknown or missing field, wrong type). The message
+    /// from the parser names the field path, line and column.
+    #[error("{file}: {message}")]
+    Schema {
+        /// The config file.
+        file: PathBuf,
+        /// Parser message with field path and position.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with the robot.
+    #[error("{file}: field `{field}`: expected {expected}, found {found}")]
+    Invalid {
+        /// The config file.
+        file: PathBuf,
+        /// Dotted path of the field.
+        field: String,
+        /// What would have been accepted.
+        expected: String,
+        /// What the file holds.
+        found: String,
+    },
+}
+
+/// The whole run configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which robot and backend.
+    pub robot: RobotSection,
+    /// Loop rates.
+    pub rates: Rates,
+    /// Simulator settings (required when `robot.backend` is `sim`).
+    #[serde(default)]
+    pub sim: Option<SimSection>,
+    /// Real-time thread settings.
+    #[serde(default)]
+    pub realtime: RealtimeSection,
+    /// The controller to run.
+    pub controller: ControllerSection,
+    /// Faults injected on purpose (simulator runs and tests).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// Which robot and which backend drives it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotSection {
+    /// Robot model name (`a1`, `panda`).
+    pub model: String,
+    /// Backend.
+    pub backend: BackendKind,
+}
+
+/// Available backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// The built-in Rapier simulator.
+    Sim,
+}
+
+/// Loop rates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rates {
+    /// RT control loop rate (Hz): joint PD / impedance. 200–1000 Hz typical.
+    pub control_hz: f64,
+    /// Policy rate (Hz): must divide `control_hz`. 10–50 Hz typical.
+    pub policy_hz: f64,
+}
+
+/// How simulated time relates to wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockKind {
+    /// As fast as possible: each cycle runs as soon as the previous one and its physics end.
+    Lockstep,
+    /// One control period of wall time per cycle, on absolute deadlines.
+    Realtime,
+}
+
+/// Simulator settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSection {
+    /// Physics step (s); the control period must be a whole number of steps.
+    pub physics_dt_s: f64,
+    /// Lockstep or real time.
+    pub clock: ClockKind,
+    /// Seed of every random draw; same config and seed ⇒ bit-identical run.
+    #[serde(default)]
+    pub seed: u64,
+    /// Uniform random perturbation (± rad) of the initial joint positions.
+    #[serde(default)]
+    pub initial_pose_jitter_rad: f64,
+    /// Viscous joint damping (N·m·s/rad).
+    #[serde(default)]
+    pub joint_damping_nm_s_rad: f64,
+    /// Robot–ground friction coefficient.
+    #[serde(default = "default_friction")]
+    pub ground_friction: f64,
+    /// Rapier solver iterations per step.
+    #[serde(default = "default_solver_iterations")]
+    pub solver_iterations: usize,
+    /// Sensor noise standard deviations.
+    #[serde(default)]
+    pub noise: NoiseSection,
+}
+
+fn default_friction() -> f64 {
+    1.0
+}
+fn default_solver_iterations() -> usize {
+    4
+}
+
+/// Sensor noise standard deviations.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSection {
+    /// Joint position noise (rad).
+    #[serde(default)]
+    pub joint_position_rad: f64,
+    /// Joint velocity noise (rad/s).
+    #[serde(default)]
+    pub joint_velocity_rad_s: f64,
+    /// Gyro noise (rad/s).
+    #[serde(default)]
+    pub gyro_rad_s: f64,
+    /// Accelerometer noise (m/s²).
+    #[serde(default)]
+    pub accelerometer_m_s2: f64,
+}
+
+/// Real-time thread settings. Each is best effort: when the OS refuses, the run says so once and
+/// goes on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealtimeSection {
+    /// SCHED_FIFO priority 1–99; 0 keeps the normal scheduler.
+    #[serde(default)]
+    pub priority: i32,
+    /// CPU to pin the RT thread to.
+    #[serde(default)]
+    pub cpu: Option<usize>,
+    /// Lock all current and future memory (mlockall).
+    #[serde(default)]
+    pub lock_memory: bool,
+    /// Stack to touch up front so the loop never page-faults on it (KiB).
+    #[serde(default)]
+    pub prefault_stack_kib: usize,
+}
+
+impl Default for RealtimeSection {
+    fn default() -> Self {
+        Self {
+            priority: 0,
+            cpu: None,
+            lock_memory: false,
+            prefault_stack_kib: 0,
+        }
+    }
+}
+
+/// A gain for all joints, or one per joint name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a number for every joint, or a map of joint name to number"
+)]
+pub enum PerJoint {
+    /// Same value for every joint.
+    All(f64),
+    /// One value per joint name (every joint must be present).
+    ByName(BTreeMap<String, f64>),
+}
+
+/// The controller to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ControllerSection {
+    /// Quadruped stand-up: interpolate to `pose_rad` over `duration_s`, then hold.
+    StandUp {
+        /// Standing pose (rad) per joint name.
+        pose_rad: BTreeMap<String, f64>,
+        /// Position gains (N·m/rad).
+        kp: PerJoint,
+        /// Velocity gains (N·m·s/rad).
+        kd: PerJoint,
+        /// Interpolation time (s).
+        duration_s: f64,
+    },
+    /// Joint PD hold of `pose_rad`.
+    JointPdHold {
+        /// Pose to hold (rad) per joint name.
+        pose_rad: BTreeMap<String, f64>,
+        /// Position gains (N·m/rad).
+        kp: PerJoint,
+        /// Velocity gains (N·m·s/rad).
+        kd: PerJoint,
+    },
+}
+
+/// A fault injected on purpose.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// The RT cycle body busy-waits `duration_ms` once, at time `at_s` (a slow cycle).
+    LatencySpike {
+        /// When (s since start).
+        at_s: f64,
+        /// How long the cycle stalls (ms).
+        duration_ms: f64,
+    },
+    /// A force pushes the base from `at_s` for `duration_s` (simulator only).
+    Push {
+        /// When (s since start).
+        at_s: f64,
+        /// How long (s).
+        duration_s: f64,
+        /// Force in the world frame (N).
+        force_n: [f64; 3],
+    },
+}
+
+/// A config that passed every check, with the file it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The checked contents.
+    pub config: Config,
+}
+
+impl LoadedConfig {
+    /// An [`ConfigError::Invalid`] for this file.
+    pub fn invalid(
+        &self,
+        field: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> ConfigError {
+        invalid(&self.file, field, expected, found)
+    }
+
+    /// Control cycles per policy tick.
+    pub fn policy_decimation(&self) -> u64 {
+        (self.config.rates.control_hz / self.config.rates.policy_hz).round() as u64
+    }
+
+    /// Physics steps per control cycle (1 when there is no simulator).
+    pub fn physics_decimation(&self) -> usize {
+        match &self.config.sim {
+            Some(sim) => (1.0 / (self.config.rates.control_hz * sim.physics_dt_s)).round() as usize,
+            None => 1,
+        }
+    }
+}
+
+fn invalid(
+    file: &Path,
+    field: &str,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_path_buf(),
+        field: field.to_string(),
+        expected: expected.into(),
+        found: found.into(),
+    }
+}
+
+/// True when `x` is within 1e-6 (relative) of a whole number ≥ 1.
+fn is_whole(x: f64) -> bool {
+    x >= 1.0 - 1e-9 && (x - x.round()).abs() <= 1e-6 * x.max(1.0)
+}
+
+/// Reads, parses and range-checks a config file. Checks that need the robot's joint list
+/// (names, limits) happen when the controller is built, with the same kind of message.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses and range-checks config text; `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, ConfigError> {
+    let config: Config = serde_norway::from_str(text).map_err(|e| ConfigError::Schema {
+        file: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let loaded = LoadedConfig {
+        file: path.to_path_buf(),
+        config,
+    };
+    validate(&loaded)?;
+    Ok(loaded)
+}
+
+fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {
+    let c = &l.config;
+    if reflex_sim::Model::from_name(&c.robot.model).is_none() {
+        return Err(l.invalid(
+            "robot.model",
+            format!("one of {}", reflex_sim::Model::NAMES.join(", ")),
+            format!("`{}`", c.robot.model),
+        ));
+    }
+    let r = &c.rates;
+    if !(r.control_hz.is_finite() && r.control_hz > 0.0 && r.control_hz <= 10_000.0) {
+        return Err(l.invalid(
+            "rates.control_hz",
+            "a rate in (0, 10000] Hz",
+            r.control_hz.to_string(),
+        ));
+    }
+    if !(r.policy_hz.is_finite() && r.policy_hz > 0.0 && r.policy_hz <= r.control_hz) {
+        return Err(l.invalid(
+            "rates.policy_hz",
+            format!("a rate in (0, control_hz = {}] Hz", r.control_hz),
+            r.policy_hz.to_string(),
+        ));
+    }
+    if !is_whole(r.control_hz / r.policy_hz) {
+        return Err(l.invalid(
+            "rates.policy_hz",
+            format!(
+                "a rate that divides control_hz = {} Hz into whole cycles",
+                r.control_hz
+            ),
+            format!("{} (ratio {:.4})", r.policy_hz, r.control_hz / r.policy_hz),
+        ));
+    }
+    match (c.robot.backend, &c.sim) {
+        (BackendKind::Sim, None) => {
+            return Err(l.invalid(
+                "sim",
+                "a `sim:` section because robot.backend is `sim`",
+                "nothing",
+            ))
+        }
+        (BackendKind::Sim, Some(sim)) => validate_sim(l, sim)?,
+    }
+    let rt = &c.realtime;
+    if !(0..=99).contains(&rt.priority) {
+        return Err(l.invalid(
+            "realtime.priority",
+            "a SCHED_FIFO priority 1–99, or 0 for the normal scheduler",
+            rt.priority.to_string(),
+        ));
+    }
+    if let Some(cpu) = rt.cpu {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        if cpu >= n {
+            return Err(l.invalid(
+                "realtime.cpu",
+                format!("a CPU index below {n} (this machine's CPUs)"),
+                cpu.to_string(),
+            ));
+        }
+    }
+    if rt.prefault_stack_kib > 8192 {
+        return Err(l.invalid(
+            "realtime.prefault_stack_kib",
+            "at most 8192 KiB",
+            rt.prefault_stack_kib.to_string(),
+        ));
+    }
+    validate_controller(l)?;
+    for (i, f) in c.faults.iter().enumerate() {
+        let (at_s, len, len_field) = match f {
+            Fault::LatencySpike { at_s, duration_ms } => (*at_s, *duration_ms, "duration_ms"),
+            Fault::Push {
+                at_s,
+                duration_s,
+                force_n,
+            } => {
+                if let Some(bad) = force_n.iter().find(|v| !v.is_finite()) {
+                    return Err(l.invalid(
+                        &format!("faults[{i}].force_n"),
+                        "finite numbers (N)",
+                        bad.to_string(),
+                    ));
+                }
+                (*at_s, *duration_s, "duration_s")
+            }
+        };
+        if !(at_s.is_finite() && at_s >= 0.0) {
+            return Err(l.invalid(
+                &format!("faults[{i}].at_s"),
+                "a time ≥ 0 s",
+                at_s.to_string(),
+            ));
+        }
+        if !(len.is_finite() && len > 0.0) {
+            return Err(l.invalid(
+                &format!("faults[{i}].{len_field}"),
+                "a duration > 0",
+                len.to_string(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_sim(l: &LoadedConfig, sim: &SimSection) -> Result<(), ConfigError> {
+    if !(sim.physics_dt_s.is_finite() && sim.physics_dt_s > 0.0 && sim.physics_dt_s <= 0.01) {
+        return Err(l.invalid(
+            "sim.physics_dt_s",
+            "a step in (0, 0.01] s",
+            sim.physics_dt_s.to_string(),
+        ));
+    }
+    let per_cycle = 1.0 / (l.config.rates.control_hz * sim.physics_dt_s);
+    if !is_whole(per_cycle) {
+        return Err(l.invalid(
+            "sim.physics_dt_s",
+            format!(
+                "a step that divides the control period 1/{} s into whole steps",
+                l.config.rates.control_hz
+            ),
+            format!("{} ({per_cycle:.4} steps per cycle)", sim.physics_dt_s),
+        ));
+    }
+    let checks = [
+        (
+            "sim.initial_pose_jitter_rad",
+            sim.initial_pose_jitter_rad,
+            "a perturbation in [0, 0.5] rad",
+            0.0,
+            0.5,
+        ),
+        (
+            "sim.joint_damping_nm_s_rad",
+            sim.joint_damping_nm_s_rad,
+            "a damping in [0, 100]",
+            0.0,
+            100.0,
+        ),
+        (
+            "sim.ground_friction",
+            sim.ground_friction,
+            "a friction coefficient in [0, 5]",
+            0.0,
+            5.0,
+        ),
+        (
+            "sim.noise.joint_position_rad",
+            sim.noise.joint_position_rad,
+            "a standard deviation in [0, 0.5]",
+            0.0,
+            0.5,
+        ),
+        (
+            "sim.noise.joint_velocity_rad_s",
+            sim.noise.joint_velocity_rad_s,
+            "a standard deviation in [0, 10]",
+            0.0,
+            10.0,
+        ),
+        (
+            "sim.noise.gyro_rad_s",
+            sim.noise.gyro_rad_s,
+            "a standard deviation in [0, 10]",
+            0.0,
+            10.0,
+        ),
+        (
+            "sim.noise.accelerometer_m_s2",
+            sim.noise.accelerometer_m_s2,
+            "a standard deviation in [0, 50]",
+            0.0,
+            50.0,
+        ),
+    ];
+    for (field, v, expected, lo, hi) in checks {
+        if !(v.is_finite() && v >= lo && v <= hi) {
+            return Err(l.invalid(field, expected, v.to_string()));
+        }
+    }
+    if !(1..=100).contains(&sim.solver_iterations) {
+        return Err(l.invalid(
+            "sim.solver_iterations",
+            "1–100 iterations",
+            sim.solver_iterations.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_controller(l: &LoadedConfig) -> Result<(), ConfigError> {
+    let model = reflex_sim::Model::from_name(&l.config.robot.model).map(|m| m.description());
+    let Some(desc) = model else { return Ok(()) };
+    let (pose, kp, kd) = match &l.config.controller {
+        ControllerSection::StandUp {
+            pose_rad,
+            kp,
+            kd,
+            duration_s,
+        } => {
+            if desc.kind != reflex_hardware::RobotKind::Legged {
+                return Err(l.invalid(
+                    "controller.kind",
+                    format!("a controller for an arm (joint_pd_hold): `stand_up` needs a legged robot, `{}` is an arm", desc.name),
+                    "`stand_up`",
+                ));
+            }
+            if !(duration_s.is_finite() && *duration_s > 0.0) {
+                return Err(l.invalid(
+                    "controller.duration_s",
+                    "a duration > 0 s",
+                    duration_s.to_string(),
+                ));
+            }
+            (pose_rad, kp, kd)
+        }
+        ControllerSection::JointPdHold { pose_rad, kp, kd } => (pose_rad, kp, kd),
+    };
+    let names: Vec<&str> = desc.joints.to_vec();
+    check_joint_map(
+        l,
+        "controller.pose_rad",
+        pose,
+        &names,
+        |v| v.is_finite(),
+        "a finite angle (rad)",
+    )?;
+    for (field, g) in [("controller.kp", kp), ("controller.kd", kd)] {
+        match g {
+            PerJoint::All(v) => {
+                if !(v.is_finite() && *v >= 0.0) {
+                    return Err(l.invalid(field, "a finite gain ≥ 0", v.to_string()));
+                }
+            }
+            PerJoint::ByName(m) => check_joint_map(
+                l,
+                field,
+                m,
+                &names,
+                |v| v.is_finite() && v >= 0.0,
+                "a finite gain ≥ 0",
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `map` names every joint of the robot exactly, and every value passes `ok`.
+fn check_joint_map(
+    l: &LoadedConfig,
+    field: &str,
+    map: &BTreeMap<String, f64>,
+    joints: &[&str],
+    ok: impl Fn(f64) -> bool,
+    expected: &str,
+) -> Result<(), ConfigError> {
+    for (name, v) in map {
+        if !joints.contains(&name.as_str()) {
+            return Err(l.invalid(
+                &format!("{field}.{name}"),
+                format!(
+                    "a joint of `{}`: {}",
+                    l.config.robot.model,
+                    joints.join(", ")
+                ),
+                format!("unknown joint `{name}`"),
+            ));
+        }
+        if !ok(*v) {
+            return Err(l.invalid(&format!("{field}.{name}"), expected, v.to_string()));
+        }
+    }
+    let missing: Vec<&str> = joints
+        .iter()
+        .copied()
+        .filter(|j| !map.contains_key(*j))
+        .collect();
+    if !missing.is_empty() {
+        return Err(l.invalid(
+            field,
+            "a value for every joint",
+            format!("no value for {}", missing.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Resolves a per-joint map or scalar into hardware order.
+pub fn per_joint_values(v: &PerJoint, joints: &[String]) -> Vec<f64> {
+    match v {
+        PerJoint::All(x) => vec![*x; joints.len()],
+        PerJoint::ByName(m) => joints
+            .iter()
+            .map(|j| m.get(j).copied().unwrap_or(0.0))
+            .collect(),
+    }
+}
+
+/// Resolves a joint-name map into hardware order (validated to be complete at load).
+pub fn joint_map_values(m: &BTreeMap<String, f64>, joints: &[String]) -> Vec<f64> {
+    joints
+        .iter()
+        .map(|j| m.get(j).copied().unwrap_or(0.0))
+        .collect()
+}

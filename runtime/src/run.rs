@@ -1,0 +1,422 @@
+//! Building a run from a config and driving the RT loop on its own thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use reflex_hardware::{ImuState, Robot, RobotKind};
+use reflex_policies::{Controller, JointPdHold, PdGains, StandUp};
+use reflex_sim::{Model, SensorNoise, SimConfig, SimRobot};
+use serde::Serialize;
+
+use crate::config::{
+    joint_map_values, per_joint_values, ClockKind, ConfigError, ControllerSection, Fault,
+    LoadedConfig,
+};
+use crate::control_loop::{ControlLoop, InjectedStall};
+use crate::rt::{self, now_ns, sleep_until_ns, RtStatus};
+use crate::stats::LatencySummaryUs;
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The config was refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The simulator could not be built.
+    #[error("{file}: simulator: {source}")]
+    Sim {
+        /// The config file.
+        file: std::path::PathBuf,
+        /// What failed.
+        source: reflex_sim::SimError,
+    },
+    /// The robot refused a lifecycle transition.
+    #[error("robot: {0}")]
+    Hardware(#[from] reflex_hardware::HwError),
+    /// The RT thread could not be started or died.
+    #[error("RT thread: {0}")]
+    Thread(String),
+}
+
+/// Builds the simulator the config describes. Not RT.
+pub fn build_sim(cfg: &LoadedConfig) -> Result<SimRobot, RunError> {
+    let c = &cfg.config;
+    let sim = c
+        .sim
+        .as_ref()
+        .ok_or_else(|| cfg.invalid("sim", "a `sim:` section", "nothing"))?;
+    let model = Model::from_name(&c.robot.model)
+        .ok_or_else(|| cfg.invalid("robot.model", "a known model", c.robot.model.clone()))?;
+    let mut sc = SimConfig::new(model);
+    sc.physics_dt_s = sim.physics_dt_s;
+    sc.seed = sim.seed;
+    sc.initial_pose_jitter_rad = sim.initial_pose_jitter_rad;
+    sc.joint_damping_nm_s_rad = sim.joint_damping_nm_s_rad;
+    sc.ground_friction = sim.ground_friction;
+    sc.solver_iterations = sim.solver_iterations;
+    sc.noise = SensorNoise {
+        joint_position_rad: sim.noise.joint_position_rad,
+        joint_velocity_rad_s: sim.noise.joint_velocity_rad_s,
+        gyro_rad_s: sim.noise.gyro_rad_s,
+        accelerometer_m_s2: sim.noise.accelerometer_m_s2,
+    };
+    SimRobot::new(&sc).map_err(|source| RunError::Sim {
+        file: cfg.file.clone(),
+        source,
+    })
+}
+
+/// Builds the configured controller for `robot`, checking the pose against its joint limits.
+pub fn build_controller(
+    cfg: &LoadedConfig,
+    robot: &dyn Robot,
+) -> Result<Box<dyn Controller>, ConfigError> {
+    let spec = robot.spec();
+    let joints = &spec.joint_names;
+    let (pose_map, kp, kd) = match &cfg.config.controller {
+        ControllerSection::StandUp {
+            pose_rad, kp, kd, ..
+        } => (pose_rad, kp, kd),
+        ControllerSection::JointPdHold { pose_rad, kp, kd } => (pose_rad, kp, kd),
+    };
+    let pose = joint_map_values(pose_map, joints);
+    for (i, (q, lim)) in pose.iter().zip(&spec.limits).enumerate() {
+        if *q < lim.lower_rad || *q > lim.upper_rad {
+            return Err(cfg.invalid(
+                &format!("controller.pose_rad.{}", joints[i]),
+                format!(
+                    "an angle within the joint's limits [{:.4}, {:.4}] rad",
+                    lim.lower_rad, lim.upper_rad
+                ),
+                q.to_string(),
+            ));
+        }
+    }
+    let gains = PdGains {
+        kp: per_joint_values(kp, joints),
+        kd: per_joint_values(kd, joints),
+    };
+    let wrap = |e: reflex_policies::ControllerError| {
+        cfg.invalid("controller", "valid controller parameters", e.to_string())
+    };
+    Ok(match &cfg.config.controller {
+        ControllerSection::StandUp { duration_s, .. } => {
+            Box::new(StandUp::new(pose, gains, *duration_s).map_err(wrap)?)
+        }
+        ControllerSection::JointPdHold { .. } => {
+            Box::new(JointPdHold::new(pose, gains).map_err(wrap)?)
+        }
+    })
+}
+
+/// How the robot fared, judged from the simulator's ground truth and the commands.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RobotOutcome {
+    /// Legged robot: measured from `measured_from_s` (end of stand-up + 0.5 s settle) to the end.
+    Legged {
+        /// When the measurement window starts (s).
+        measured_from_s: f64,
+        /// Lowest base height (m).
+        min_base_height_m: f64,
+        /// Base height at the end (m).
+        final_base_height_m: f64,
+        /// Largest |roll| (rad).
+        max_abs_roll_rad: f64,
+        /// Largest |pitch| (rad).
+        max_abs_pitch_rad: f64,
+    },
+    /// Arm: the largest |q* − q| over all joints and cycles.
+    Arm {
+        /// Largest tracking error (rad).
+        max_joint_tracking_error_rad: f64,
+    },
+}
+
+/// The JSON run report (`reflex run --report PATH`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Config file.
+    pub config: String,
+    /// Robot model.
+    pub robot: String,
+    /// `lockstep` or `realtime`.
+    pub clock: ClockKind,
+    /// Simulated duration (s).
+    pub duration_s: f64,
+    /// Wall time the run took (s).
+    pub wall_time_s: f64,
+    /// Simulated time per wall time.
+    pub realtime_factor: f64,
+    /// Cycles completed.
+    pub cycles: u64,
+    /// Control rate (Hz).
+    pub rate_hz: f64,
+    /// Policy rate (Hz).
+    pub policy_hz: f64,
+    /// Physics steps per control cycle.
+    pub physics_steps_per_cycle: usize,
+    /// Cycles that ended after the next deadline (lockstep: body longer than a period).
+    pub overruns: u64,
+    /// Deadlines skipped after overruns.
+    pub missed_deadlines: u64,
+    /// Wake-up latency (actual wake − deadline), µs; `null` on the lockstep clock.
+    pub wakeup_latency_us: Option<LatencySummaryUs>,
+    /// RT cycle body (read → controller → clamp → write), µs.
+    pub compute_us: LatencySummaryUs,
+    /// Simulator physics per cycle (the robot's stand-in), µs.
+    pub physics_us: LatencySummaryUs,
+    /// Commands changed by the limit clamp.
+    pub clamped_commands: u64,
+    /// Robot I/O errors.
+    pub io_errors: u64,
+    /// What the controller was doing at the end.
+    pub final_mode: String,
+    /// Real-time settings in force.
+    pub realtime: RtStatus,
+    /// How the robot fared.
+    pub outcome: RobotOutcome,
+}
+
+/// Live progress, readable from another thread while the loop runs.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Cycles completed.
+    pub cycles: AtomicU64,
+    /// Overruns so far.
+    pub overruns: AtomicU64,
+    /// Set by the RT thread when it has finished.
+    pub done: AtomicBool,
+}
+
+fn roll_pitch(q_xyzw: [f64; 4]) -> (f64, f64) {
+    ImuState {
+        orientation_xyzw: q_xyzw,
+        ..ImuState::default()
+    }
+    .roll_pitch_rad()
+}
+
+struct OutcomeTracker {
+    kind: RobotKind,
+    settle_s: f64,
+    measured_from_s: Option<f64>,
+    min_h: f64,
+    last_h: f64,
+    max_roll: f64,
+    max_pitch: f64,
+    max_err: f64,
+}
+
+impl OutcomeTracker {
+    fn new(kind: RobotKind) -> Self {
+        Self {
+            kind,
+            settle_s: 0.5,
+            measured_from_s: None,
+            min_h: f64::INFINITY,
+            last_h: 0.0,
+            max_roll: 0.0,
+            max_pitch: 0.0,
+            max_err: 0.0,
+        }
+    }
+
+    fn observe(&mut self, l: &ControlLoop<SimRobot>, t_s: f64, holding_since: Option<f64>) {
+        match self.kind {
+            RobotKind::Legged => {
+                let gt = l.robot().ground_truth();
+                self.last_h = gt.base_position_m[2];
+                let Some(since) = holding_since else { return };
+                if t_s < since + self.settle_s {
+                    return;
+                }
+                self.measured_from_s.get_or_insert(since + self.settle_s);
+                let (r, p) = roll_pitch(gt.base_orientation_xyzw);
+                self.min_h = self.min_h.min(self.last_h);
+                self.max_roll = self.max_roll.max(r.abs());
+                self.max_pitch = self.max_pitch.max(p.abs());
+            }
+            RobotKind::Arm => {
+                let q = &l.state().joints.position_rad;
+                let target = &l.command().position_rad;
+                for (a, b) in q.iter().zip(target) {
+                    self.max_err = self.max_err.max((a - b).abs());
+                }
+            }
+        }
+    }
+
+    fn finish(&self) -> RobotOutcome {
+        match self.kind {
+            RobotKind::Legged => RobotOutcome::Legged {
+                measured_from_s: self.measured_from_s.unwrap_or(f64::NAN),
+                min_base_height_m: if self.min_h.is_finite() {
+                    self.min_h
+                } else {
+                    self.last_h
+                },
+                final_base_height_m: self.last_h,
+                max_abs_roll_rad: self.max_roll,
+                max_abs_pitch_rad: self.max_pitch,
+            },
+            RobotKind::Arm => RobotOutcome::Arm {
+                max_joint_tracking_error_rad: self.max_err,
+            },
+        }
+    }
+}
+
+/// A push of the simulated base, in control cycles.
+#[derive(Debug, Clone, Copy)]
+struct PushWindow {
+    from_cycle: u64,
+    to_cycle: u64,
+    force_n: [f64; 3],
+}
+
+/// Runs the configured loop for `duration_s` of robot time on a dedicated RT thread.
+/// `progress` is updated as it goes. Returns the run report.
+pub fn run(
+    cfg: &LoadedConfig,
+    duration_s: f64,
+    progress: Arc<Progress>,
+) -> Result<RunReport, RunError> {
+    let sim = build_sim(cfg)?;
+    let controller = build_controller(cfg, &sim)?;
+    let c = &cfg.config;
+    let control_hz = c.rates.control_hz;
+    let cycles_total = (duration_s * control_hz).round().max(1.0) as u64;
+    let mut stalls = Vec::new();
+    let mut pushes = Vec::new();
+    for f in &c.faults {
+        match *f {
+            Fault::LatencySpike { at_s, duration_ms } => stalls.push(InjectedStall {
+                cycle: (at_s * control_hz).round() as u64,
+                duration_ns: (duration_ms * 1e6) as u64,
+            }),
+            Fault::Push {
+                at_s,
+                duration_s,
+                force_n,
+            } => pushes.push(PushWindow {
+                from_cycle: (at_s * control_hz).round() as u64,
+                to_cycle: ((at_s + duration_s) * control_hz).round() as u64,
+                force_n,
+            }),
+        }
+    }
+    let kind = sim.spec().kind;
+    let mut ctl = ControlLoop::new(sim, controller, control_hz, cfg.policy_decimation(), stalls);
+    let physics_steps = cfg.physics_decimation();
+    let clock = c
+        .sim
+        .as_ref()
+        .map(|s| s.clock)
+        .unwrap_or(ClockKind::Realtime);
+    let rt_cfg = c.realtime.clone();
+    let file = cfg.file.display().to_string();
+    let robot_name = c.robot.model.clone();
+    let policy_hz = c.rates.policy_hz;
+
+    let handle = std::thread::Builder::new()
+        .name("reflex-rt".into())
+        .spawn(move || -> Result<RunReport, RunError> {
+            let rt_status = rt::apply(&rt_cfg);
+            for line in &rt_status.refused {
+                eprintln!("[reflex] warning: {line}");
+            }
+            ctl.start()?;
+            let mut tracker = OutcomeTracker::new(kind);
+            let mut holding_since: Option<f64> = None;
+            let period_ns = (1e9 / control_hz).round() as u64;
+            let wall_start = now_ns();
+            let mut deadline = wall_start + period_ns;
+            let mut pushing = false;
+            for n in 0..cycles_total {
+                if clock == ClockKind::Realtime {
+                    sleep_until_ns(deadline);
+                    let woke = now_ns();
+                    ctl.stats.wakeup.record_ns(woke.saturating_sub(deadline));
+                }
+                let cycle_start = now_ns();
+                ctl.cycle();
+                // The world side: pushes and physics (the robot's own time), measured apart.
+                let push = pushes.iter().find(|p| n >= p.from_cycle && n < p.to_cycle);
+                match (push, pushing) {
+                    (Some(p), _) => {
+                        ctl.robot_mut().set_base_push(p.force_n);
+                        pushing = true;
+                    }
+                    (None, true) => {
+                        ctl.robot_mut().set_base_push([0.0; 3]);
+                        pushing = false;
+                    }
+                    (None, false) => {}
+                }
+                let p0 = now_ns();
+                ctl.robot_mut().step(physics_steps);
+                let end = now_ns();
+                ctl.stats.physics.record_ns(end - p0);
+                let t_s = (n + 1) as f64 / control_hz;
+                if holding_since.is_none() && ctl.phase() == "holding" {
+                    holding_since = Some(t_s);
+                }
+                tracker.observe(&ctl, t_s, holding_since);
+                match clock {
+                    ClockKind::Realtime => {
+                        deadline += period_ns;
+                        if end > deadline {
+                            ctl.stats.overruns += 1;
+                            while deadline < end {
+                                deadline += period_ns;
+                                ctl.stats.missed_deadlines += 1;
+                            }
+                        }
+                    }
+                    // No sleeping: a cycle body longer than a period would have missed its
+                    // deadline on the robot.
+                    ClockKind::Lockstep => {
+                        if p0 - cycle_start > period_ns {
+                            ctl.stats.overruns += 1;
+                        }
+                    }
+                }
+                progress.cycles.store(ctl.stats.cycles, Ordering::Relaxed);
+                progress
+                    .overruns
+                    .store(ctl.stats.overruns, Ordering::Relaxed);
+            }
+            let wall_s = (now_ns() - wall_start) as f64 / 1e9;
+            ctl.stop()?;
+            progress.done.store(true, Ordering::Release);
+            let s = &ctl.stats;
+            let sim_s = s.cycles as f64 / control_hz;
+            Ok(RunReport {
+                config: file,
+                robot: robot_name,
+                clock,
+                duration_s: sim_s,
+                wall_time_s: wall_s,
+                realtime_factor: if wall_s > 0.0 { sim_s / wall_s } else { 0.0 },
+                cycles: s.cycles,
+                rate_hz: control_hz,
+                policy_hz,
+                physics_steps_per_cycle: physics_steps,
+                overruns: s.overruns,
+                missed_deadlines: s.missed_deadlines,
+                wakeup_latency_us: (clock == ClockKind::Realtime).then(|| s.wakeup.summary_us()),
+                compute_us: s.compute.summary_us(),
+                physics_us: s.physics.summary_us(),
+                clamped_commands: s.clamped_commands,
+                io_errors: s.io_errors,
+                final_mode: ctl.phase().to_string(),
+                realtime: rt_status,
+                outcome: tracker.finish(),
+            })
+        })
+        .map_err(|e| RunError::Thread(e.to_string()))?;
+    handle
+        .join()
+        .map_err(|_| RunError::Thread("the RT thread panicked".into()))?
+}
