@@ -121,7 +121,7 @@ pub struct SimSection {
     /// Robot–ground friction coefficient.
     #[serde(default = "default_friction")]
     pub ground_friction: f64,
-    /// Rapier solver iterations per step.
+    /// Rapier solver iterations (substeps) per physics step; each costs a mass-matrix rebuild.
     #[serde(default = "default_solver_iterations")]
     pub solver_iterations: usize,
     /// Sensor noise standard deviations.
@@ -133,7 +133,7 @@ fn default_friction() -> f64 {
     1.0
 }
 fn default_solver_iterations() -> usize {
-    4
+    2
 }
 
 /// Sensor noise standard deviations.
@@ -185,11 +185,7 @@ impl Default for RealtimeSection {
 }
 
 /// A gain for all joints, or one per joint name.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a number for every joint, or a map of joint name to number"
-)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PerJoint {
     /// Same value for every joint.
     All(f64),
@@ -197,30 +193,63 @@ pub enum PerJoint {
     ByName(BTreeMap<String, f64>),
 }
 
+impl<'de> Deserialize<'de> for PerJoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PerJoint;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number for every joint, or a map of joint name to number")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<PerJoint, E> {
+                Ok(PerJoint::All(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PerJoint, E> {
+                Ok(PerJoint::All(v as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PerJoint, E> {
+                Ok(PerJoint::All(v as f64))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<PerJoint, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = m.next_entry::<String, f64>()? {
+                    out.insert(k, v);
+                }
+                Ok(PerJoint::ByName(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Built-in controllers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControllerKind {
+    /// Quadruped stand-up: interpolate to `pose_rad` over `duration_s`, then hold.
+    StandUp,
+    /// Joint PD hold of `pose_rad`.
+    JointPdHold,
+}
+
 /// The controller to run.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum ControllerSection {
-    /// Quadruped stand-up: interpolate to `pose_rad` over `duration_s`, then hold.
-    StandUp {
-        /// Standing pose (rad) per joint name.
-        pose_rad: BTreeMap<String, f64>,
-        /// Position gains (N·m/rad).
-        kp: PerJoint,
-        /// Velocity gains (N·m·s/rad).
-        kd: PerJoint,
-        /// Interpolation time (s).
-        duration_s: f64,
-    },
-    /// Joint PD hold of `pose_rad`.
-    JointPdHold {
-        /// Pose to hold (rad) per joint name.
-        pose_rad: BTreeMap<String, f64>,
-        /// Position gains (N·m/rad).
-        kp: PerJoint,
-        /// Velocity gains (N·m·s/rad).
-        kd: PerJoint,
-    },
+#[serde(deny_unknown_fields)]
+pub struct ControllerSection {
+    /// Which controller.
+    pub kind: ControllerKind,
+    /// Target pose (rad) per joint name: the standing pose, or the pose to hold.
+    pub pose_rad: BTreeMap<String, f64>,
+    /// Position gains (N·m/rad).
+    pub kp: PerJoint,
+    /// Velocity gains (N·m·s/rad).
+    pub kd: PerJoint,
+    /// Interpolation time (s): required by `stand_up`, refused by `joint_pd_hold`.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
 }
 
 /// A fault injected on purpose.
@@ -516,43 +545,48 @@ fn validate_sim(l: &LoadedConfig, sim: &SimSection) -> Result<(), ConfigError> {
 }
 
 fn validate_controller(l: &LoadedConfig) -> Result<(), ConfigError> {
-    let model = reflex_sim::Model::from_name(&l.config.robot.model).map(|m| m.description());
-    let Some(desc) = model else { return Ok(()) };
-    let (pose, kp, kd) = match &l.config.controller {
-        ControllerSection::StandUp {
-            pose_rad,
-            kp,
-            kd,
-            duration_s,
-        } => {
-            if desc.kind != reflex_hardware::RobotKind::Legged {
-                return Err(l.invalid(
-                    "controller.kind",
-                    format!("a controller for an arm (joint_pd_hold): `stand_up` needs a legged robot, `{}` is an arm", desc.name),
-                    "`stand_up`",
-                ));
-            }
-            if !(duration_s.is_finite() && *duration_s > 0.0) {
-                return Err(l.invalid(
-                    "controller.duration_s",
-                    "a duration > 0 s",
-                    duration_s.to_string(),
-                ));
-            }
-            (pose_rad, kp, kd)
-        }
-        ControllerSection::JointPdHold { pose_rad, kp, kd } => (pose_rad, kp, kd),
+    let Some(desc) = reflex_sim::Model::from_name(&l.config.robot.model).map(|m| m.description())
+    else {
+        return Ok(());
     };
+    let c = &l.config.controller;
+    match (c.kind, c.duration_s) {
+        (ControllerKind::StandUp, _) if desc.kind != reflex_hardware::RobotKind::Legged => {
+            return Err(l.invalid(
+                "controller.kind",
+                format!("a controller for an arm (joint_pd_hold): `stand_up` needs a legged robot, `{}` is an arm", desc.name),
+                "`stand_up`",
+            ));
+        }
+        (ControllerKind::StandUp, None) => {
+            return Err(l.invalid(
+                "controller.duration_s",
+                "a duration > 0 s (required by stand_up)",
+                "nothing",
+            ));
+        }
+        (ControllerKind::StandUp, Some(d)) if !(d.is_finite() && d > 0.0) => {
+            return Err(l.invalid("controller.duration_s", "a duration > 0 s", d.to_string()));
+        }
+        (ControllerKind::JointPdHold, Some(d)) => {
+            return Err(l.invalid(
+                "controller.duration_s",
+                "no duration: joint_pd_hold holds its pose from the start",
+                d.to_string(),
+            ));
+        }
+        _ => {}
+    }
     let names: Vec<&str> = desc.joints.to_vec();
     check_joint_map(
         l,
         "controller.pose_rad",
-        pose,
+        &c.pose_rad,
         &names,
         |v| v.is_finite(),
         "a finite angle (rad)",
     )?;
-    for (field, g) in [("controller.kp", kp), ("controller.kd", kd)] {
+    for (field, g) in [("controller.kp", &c.kp), ("controller.kd", &c.kd)] {
         match g {
             PerJoint::All(v) => {
                 if !(v.is_finite() && *v >= 0.0) {

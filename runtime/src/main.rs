@@ -49,7 +49,17 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match real_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run {
@@ -135,11 +145,12 @@ fn print_summary(r: &RunReport) {
         RobotOutcome::Legged {
             measured_from_s,
             min_base_height_m,
+            max_base_height_m,
             final_base_height_m,
             max_abs_roll_rad,
             max_abs_pitch_rad,
         } => println!(
-            "  robot (from {measured_from_s:.2} s): base height min {min_base_height_m:.3} m, final {final_base_height_m:.3} m; max |roll| {max_abs_roll_rad:.3} rad, max |pitch| {max_abs_pitch_rad:.3} rad"
+            "  robot (from {measured_from_s:.2} s): base height min {min_base_height_m:.3} m, max {max_base_height_m:.3} m, final {final_base_height_m:.3} m; max |roll| {max_abs_roll_rad:.3} rad, max |pitch| {max_abs_pitch_rad:.3} rad"
         ),
         RobotOutcome::Arm {
             max_joint_tracking_error_rad,

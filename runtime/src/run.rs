@@ -9,8 +9,7 @@ use reflex_sim::{Model, SensorNoise, SimConfig, SimRobot};
 use serde::Serialize;
 
 use crate::config::{
-    joint_map_values, per_joint_values, ClockKind, ConfigError, ControllerSection, Fault,
-    LoadedConfig,
+    joint_map_values, per_joint_values, ClockKind, ConfigError, ControllerKind, Fault, LoadedConfig,
 };
 use crate::control_loop::{ControlLoop, InjectedStall};
 use crate::rt::{self, now_ns, sleep_until_ns, RtStatus};
@@ -73,13 +72,8 @@ pub fn build_controller(
 ) -> Result<Box<dyn Controller>, ConfigError> {
     let spec = robot.spec();
     let joints = &spec.joint_names;
-    let (pose_map, kp, kd) = match &cfg.config.controller {
-        ControllerSection::StandUp {
-            pose_rad, kp, kd, ..
-        } => (pose_rad, kp, kd),
-        ControllerSection::JointPdHold { pose_rad, kp, kd } => (pose_rad, kp, kd),
-    };
-    let pose = joint_map_values(pose_map, joints);
+    let c = &cfg.config.controller;
+    let pose = joint_map_values(&c.pose_rad, joints);
     for (i, (q, lim)) in pose.iter().zip(&spec.limits).enumerate() {
         if *q < lim.lower_rad || *q > lim.upper_rad {
             return Err(cfg.invalid(
@@ -93,19 +87,18 @@ pub fn build_controller(
         }
     }
     let gains = PdGains {
-        kp: per_joint_values(kp, joints),
-        kd: per_joint_values(kd, joints),
+        kp: per_joint_values(&c.kp, joints),
+        kd: per_joint_values(&c.kd, joints),
     };
     let wrap = |e: reflex_policies::ControllerError| {
         cfg.invalid("controller", "valid controller parameters", e.to_string())
     };
-    Ok(match &cfg.config.controller {
-        ControllerSection::StandUp { duration_s, .. } => {
-            Box::new(StandUp::new(pose, gains, *duration_s).map_err(wrap)?)
+    Ok(match c.kind {
+        ControllerKind::StandUp => {
+            let duration_s = c.duration_s.unwrap_or(0.0);
+            Box::new(StandUp::new(pose, gains, duration_s).map_err(wrap)?)
         }
-        ControllerSection::JointPdHold { .. } => {
-            Box::new(JointPdHold::new(pose, gains).map_err(wrap)?)
-        }
+        ControllerKind::JointPdHold => Box::new(JointPdHold::new(pose, gains).map_err(wrap)?),
     })
 }
 
@@ -119,6 +112,8 @@ pub enum RobotOutcome {
         measured_from_s: f64,
         /// Lowest base height (m).
         min_base_height_m: f64,
+        /// Highest base height (m).
+        max_base_height_m: f64,
         /// Base height at the end (m).
         final_base_height_m: f64,
         /// Largest |roll| (rad).
@@ -197,11 +192,20 @@ fn roll_pitch(q_xyzw: [f64; 4]) -> (f64, f64) {
     .roll_pitch_rad()
 }
 
+fn finite_or(x: f64, fallback: f64) -> f64 {
+    if x.is_finite() {
+        x
+    } else {
+        fallback
+    }
+}
+
 struct OutcomeTracker {
     kind: RobotKind,
     settle_s: f64,
     measured_from_s: Option<f64>,
     min_h: f64,
+    max_h: f64,
     last_h: f64,
     max_roll: f64,
     max_pitch: f64,
@@ -215,6 +219,7 @@ impl OutcomeTracker {
             settle_s: 0.5,
             measured_from_s: None,
             min_h: f64::INFINITY,
+            max_h: f64::NEG_INFINITY,
             last_h: 0.0,
             max_roll: 0.0,
             max_pitch: 0.0,
@@ -234,6 +239,7 @@ impl OutcomeTracker {
                 self.measured_from_s.get_or_insert(since + self.settle_s);
                 let (r, p) = roll_pitch(gt.base_orientation_xyzw);
                 self.min_h = self.min_h.min(self.last_h);
+                self.max_h = self.max_h.max(self.last_h);
                 self.max_roll = self.max_roll.max(r.abs());
                 self.max_pitch = self.max_pitch.max(p.abs());
             }
@@ -251,11 +257,8 @@ impl OutcomeTracker {
         match self.kind {
             RobotKind::Legged => RobotOutcome::Legged {
                 measured_from_s: self.measured_from_s.unwrap_or(f64::NAN),
-                min_base_height_m: if self.min_h.is_finite() {
-                    self.min_h
-                } else {
-                    self.last_h
-                },
+                min_base_height_m: finite_or(self.min_h, self.last_h),
+                max_base_height_m: finite_or(self.max_h, self.last_h),
                 final_base_height_m: self.last_h,
                 max_abs_roll_rad: self.max_roll,
                 max_abs_pitch_rad: self.max_pitch,

@@ -10,6 +10,7 @@
 //! Rapier's math types never leave this crate: everything public is `f64` arrays and slices.
 //! Same [`SimConfig`] (seed included) ⇒ bit-identical trajectory.
 
+mod merge;
 mod model;
 mod world;
 
@@ -48,7 +49,8 @@ pub struct SimConfig {
     pub joint_damping_nm_s_rad: f64,
     /// Coulomb friction coefficient between the robot and the ground.
     pub ground_friction: f64,
-    /// Solver iterations per step (Rapier's `num_solver_iterations`).
+    /// Solver iterations per step (Rapier's `num_solver_iterations`; each is a substep that
+    /// rebuilds the multibody mass matrix, so this sets the cost of a step). Default 2.
     pub solver_iterations: usize,
     /// Sensor noise.
     pub noise: SensorNoise,
@@ -66,7 +68,7 @@ impl SimConfig {
             armature_kg_m2: None,
             joint_damping_nm_s_rad: 0.0,
             ground_friction: 1.0,
-            solver_iterations: 4,
+            solver_iterations: 2,
             noise: SensorNoise::default(),
         }
     }

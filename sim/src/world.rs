@@ -9,6 +9,7 @@ use reflex_hardware::{
     GroundTruth, HwError, JointCommand, JointLimits, Robot, RobotSpec, RobotState,
 };
 
+use crate::merge::merge_fixed_links;
 use crate::{ModelDescription, SensorNoise, SimConfig, SimError};
 
 const GRAVITY_M_S2: f64 = 9.81;
@@ -38,6 +39,8 @@ pub struct SimRobot {
     /// Bodies of the multibody's links with their link ids (for gravity compensation).
     links: Vec<(usize, RigidBodyHandle)>,
     imu_body: RigidBodyHandle,
+    /// Rotation of the IMU frame in its (merged) body's frame.
+    imu_rotation: Rotation,
     base_body: RigidBodyHandle,
     ee: Option<(RigidBodyHandle, Vector)>,
     physics_dt_s: f64,
@@ -112,15 +115,18 @@ impl SimRobot {
                 .friction(cfg.ground_friction as Real),
             ..UrdfLoaderOptions::default()
         };
-        let (urdf_robot, urdf) = UrdfRobot::from_str(desc.urdf, options, std::path::Path::new("."))
-            .map_err(|e| urdf_error(&desc, e))?;
+        let (mut urdf_robot, urdf) =
+            UrdfRobot::from_str(desc.urdf, options, std::path::Path::new("."))
+                .map_err(|e| urdf_error(&desc, e))?;
 
-        // Map URDF names to what the loader built (it may squeeze empty links away).
+        // Map URDF names to what the loader built (it may squeeze empty links away), then weld
+        // fixed links into their parents (see `merge`).
         let link_names: Vec<String> = urdf_robot
             .links
             .iter()
             .map(|l| urdf.links[l.urdf_link_index].name.clone())
             .collect();
+        let aliases = merge_fixed_links(&mut urdf_robot, &urdf);
         let joint_names: Vec<String> = urdf_robot
             .joints
             .iter()
@@ -163,24 +169,25 @@ impl SimRobot {
             &mut world.multibody_joints,
             UrdfMultibodyOptions::DISABLE_SELF_CONTACTS,
         );
-        let body_of_link = |name: &str| -> Result<RigidBodyHandle, SimError> {
+        let body_of_link = |name: &str| -> Result<(RigidBodyHandle, Pose), SimError> {
             link_names
                 .iter()
                 .position(|n| n == name)
-                .map(|i| handles.links[i].body)
+                .map(|i| (handles.links[aliases[i].link].body, aliases[i].offset))
                 .ok_or_else(|| SimError::MissingElement {
                     model: desc.name,
                     what: "link",
                     name: name.to_string(),
                 })
         };
-        let imu_body = body_of_link(desc.imu_link)?;
-        let base_body = body_of_link(desc.base_link)?;
+        let (imu_body, imu_offset) = body_of_link(desc.imu_link)?;
+        let (base_body, _) = body_of_link(desc.base_link)?;
         let ee = match desc.end_effector {
-            Some((link, offset)) => Some((
-                body_of_link(link)?,
-                Vector::new(offset[0] as Real, offset[1] as Real, offset[2] as Real),
-            )),
+            Some((link, tcp)) => {
+                let (body, offset) = body_of_link(link)?;
+                let tcp = Vector::new(tcp[0] as Real, tcp[1] as Real, tcp[2] as Real);
+                Some((body, offset.transform_point(tcp)))
+            }
             None => None,
         };
         let multibody = world
@@ -276,6 +283,7 @@ impl SimRobot {
             joints,
             links,
             imu_body,
+            imu_rotation: imu_offset.rotation,
             base_body,
             ee,
             physics_dt_s: cfg.physics_dt_s,
@@ -470,7 +478,7 @@ impl Robot for SimRobot {
             out.joints.effort_nm[i] = self.applied_nm[i];
         }
         let imu = &self.world.bodies[self.imu_body];
-        let rot = *imu.rotation();
+        let rot = *imu.rotation() * self.imu_rotation;
         let inv = rot.inverse();
         let w = inv * imu.angvel();
         let a = self.imu_accel_world;

@@ -1,1 +1,39 @@
-//! Scenario tests live in tests/.
+//! Helpers shared by the scenario tests: the shipped configs and variants of them.
+
+use std::path::PathBuf;
+
+use reflex_runtime::config::{self, LoadedConfig};
+
+/// Path of a shipped config under `launch/config/`.
+pub fn shipped_config(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../launch/config")
+        .join(name)
+}
+
+/// Text of a shipped config.
+pub fn shipped_text(name: &str) -> String {
+    std::fs::read_to_string(shipped_config(name)).expect("shipped config is readable")
+}
+
+/// Replaces `from` with `to` in `text`, failing loudly if `from` is absent (so a config change
+/// cannot silently turn a test into a no-op).
+pub fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "config text has no `{from}`");
+    text.replacen(from, to, 1)
+}
+
+/// Writes `text` to a fresh file in the temp dir named after `tag` and returns its path.
+pub fn write_temp(tag: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("reflex-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{tag}.yaml"));
+    std::fs::write(&path, text).expect("write temp config");
+    path
+}
+
+/// Loads config text as if from a file called `tag`.yaml.
+pub fn load_text(tag: &str, text: &str) -> LoadedConfig {
+    let path = write_temp(tag, text);
+    config::load(&path).unwrap_or_else(|e| panic!("config {tag} refused: {e}"))
+}
