@@ -154,9 +154,9 @@ pub struct NoiseSection {
     pub accelerometer_m_s2: f64,
 }
 
-/// Real-time thread settings. Each is best effort: when the OS refuses, the run says so once and
-/// goes on.
-#[derive(Debug, Clone, Deserialize)]
+/// Real-time thread settings, applied on the real-time clock only (a lockstep run is a busy
+/// loop). Each is best effort: when the OS refuses, the run says so once and goes on.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RealtimeSection {
     /// SCHED_FIFO priority 1–99; 0 keeps the normal scheduler.
@@ -173,16 +173,6 @@ pub struct RealtimeSection {
     pub prefault_stack_kib: usize,
 }
 
-impl Default for RealtimeSection {
-    fn default() -> Self {
-        Self {
-            priority: 0,
-            cpu: None,
-            lock_memory: false,
-            prefault_stack_kib: 0,
-        }
-    }
-}
 
 /// A gain for all joints, or one per joint name.
 #[derive(Debug, Clone, PartialEq)]

@@ -83,7 +83,7 @@ impl<R: Robot> ControlLoop<R> {
             cycle: n,
             time_s: n as f64 * self.period_s,
             period_s: self.period_s,
-            policy_tick: n % self.policy_decimation == 0,
+            policy_tick: n.is_multiple_of(self.policy_decimation),
         };
         if self.robot.read(&mut self.state).is_err() {
             // Keep the previous state; the supervisor (next issue) decides when it is stale.

@@ -325,7 +325,12 @@ pub fn run(
     let handle = std::thread::Builder::new()
         .name("reflex-rt".into())
         .spawn(move || -> Result<RunReport, RunError> {
-            let rt_status = rt::apply(&rt_cfg);
+            // Lockstep runs as fast as it can: a SCHED_FIFO busy loop would only starve the
+            // machine, so real-time settings apply to the real-time clock alone.
+            let rt_status = match clock {
+                ClockKind::Realtime => rt::apply(&rt_cfg),
+                ClockKind::Lockstep => RtStatus::default(),
+            };
             for line in &rt_status.refused {
                 eprintln!("[reflex] warning: {line}");
             }

@@ -52,12 +52,13 @@ pub fn merge_fixed_links(robot: &mut UrdfRobot, urdf: &urdf_rs::Robot) -> Vec<Li
     // alias[i]: (surviving parent, pose of i in it); identity for links that survive.
     let mut alias: Vec<(usize, Pose)> = (0..n).map(|i| (i, Pose::IDENTITY)).collect();
     let mut merged = vec![false; n];
-    let mut removed_joints = vec![false; robot.joints.len()];
+    let fixed: Vec<bool> = robot
+        .joints
+        .iter()
+        .map(|j| urdf.joints[j.urdf_joint_index].joint_type == JointType::Fixed)
+        .collect();
 
-    for k in 0..robot.joints.len() {
-        if urdf.joints[robot.joints[k].urdf_joint_index].joint_type != JointType::Fixed {
-            continue;
-        }
+    for (k, _) in fixed.iter().enumerate().filter(|(_, f)| **f) {
         let p = robot.joints[k].link1;
         let c = robot.joints[k].link2;
         let rel = robot.links[p].body.position().inverse() * *robot.links[c].body.position();
@@ -71,7 +72,6 @@ pub fn merge_fixed_links(robot: &mut UrdfRobot, urdf: &urdf_rs::Robot) -> Vec<Li
         let child_m = mprops[c].transform_by(&rel);
         mprops[p] += child_m;
         merged[c] = true;
-        removed_joints[k] = true;
         // Everything hanging from the child now hangs from the parent.
         for a in alias.iter_mut().filter(|a| a.0 == c) {
             *a = (p, rel * a.1);
@@ -100,7 +100,7 @@ pub fn merge_fixed_links(robot: &mut UrdfRobot, urdf: &urdf_rs::Robot) -> Vec<Li
     robot.joints = joints
         .into_iter()
         .enumerate()
-        .filter(|(k, _)| !removed_joints[*k])
+        .filter(|(k, _)| !fixed[*k])
         .map(|(_, mut j)| {
             j.link1 = new_index[j.link1];
             j.link2 = new_index[j.link2];

@@ -251,7 +251,7 @@ impl SimRobot {
                 .multibody_joints
                 .get_multibody_mut(multibody)
                 .ok_or_else(|| urdf_error(&desc, "multibody missing after insertion"))?;
-            let mut disp = vec![0.0 as Real; mb.ndofs()];
+            let mut disp: Vec<Real> = vec![0.0; mb.ndofs()];
             for (i, j) in joints.iter().enumerate() {
                 let jitter = if cfg.initial_pose_jitter_rad > 0.0 {
                     rng.random_range(-cfg.initial_pose_jitter_rad..=cfg.initial_pose_jitter_rad)
