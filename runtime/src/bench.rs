@@ -61,7 +61,12 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
-fn load_with(path: &Path, clock: ClockKind, control_hz: f64, dt_s: f64) -> anyhow::Result<LoadedConfig> {
+fn load_with(
+    path: &Path,
+    clock: ClockKind,
+    control_hz: f64,
+    dt_s: f64,
+) -> anyhow::Result<LoadedConfig> {
     let mut cfg = config::load(path)?;
     cfg.config.rates.control_hz = control_hz;
     cfg.config.rates.policy_hz = 50.0_f64.min(control_hz);
@@ -81,12 +86,17 @@ fn bench_loop(path: &Path, seconds: f64, priority: i32, cpu: usize) -> anyhow::R
     cfg.config.realtime.cpu = Some(cpu);
     cfg.config.realtime.lock_memory = true;
     cfg.config.realtime.prefault_stack_kib = 256;
-    println!("reflex bench loop: {} at 1 kHz for {seconds} s, SCHED_FIFO {priority}, CPU {cpu}", path.display());
+    println!(
+        "reflex bench loop: {} at 1 kHz for {seconds} s, SCHED_FIFO {priority}, CPU {cpu}",
+        path.display()
+    );
     let rep = run::run(&cfg, seconds, Arc::new(Progress::default()))?;
     for line in &rep.realtime.refused {
         println!("  warning: {line}");
     }
-    let w = rep.wakeup_latency_us.context("realtime clock reports wake-up latency")?;
+    let w = rep
+        .wakeup_latency_us
+        .context("realtime clock reports wake-up latency")?;
     print_row("reflex wake-up", &w);
     print_row("reflex compute", &rep.compute_us);
     print_row("sim physics", &rep.physics_us);
@@ -135,7 +145,10 @@ fn cyclictest(priority: i32, cpu: usize, loops: u64) -> anyhow::Result<LatencySu
         .output()
         .context("starting cyclictest")?;
     if !out.status.success() {
-        bail!("cyclictest failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "cyclictest failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     parse_cyclictest_histogram(&String::from_utf8_lossy(&out.stdout))
 }
@@ -146,7 +159,10 @@ pub fn parse_cyclictest_histogram(text: &str) -> anyhow::Result<LatencySummaryUs
     let mut max = None;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# Max Latencies:") {
-            max = rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok());
+            max = rest
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok());
             continue;
         }
         if line.starts_with('#') {
@@ -188,7 +204,11 @@ fn bench_sim(dt: f64, seconds: f64, python: &str) -> anyhow::Result<()> {
     println!("reflex bench sim: dt {dt} s, {seconds} s simulated per robot, lockstep");
     for (name, path, urdf) in [
         ("a1", "launch/config/a1_stand.yaml", "sim/models/a1/a1.urdf"),
-        ("panda", "launch/config/panda_hold.yaml", "sim/models/panda/panda.urdf"),
+        (
+            "panda",
+            "launch/config/panda_hold.yaml",
+            "sim/models/panda/panda.urdf",
+        ),
     ] {
         let cfg = load_with(Path::new(path), ClockKind::Lockstep, 1.0 / dt, dt)?;
         let rep: RunReport = run::run(&cfg, seconds, Arc::new(Progress::default()))?;
@@ -227,10 +247,19 @@ fn mujoco(python: &str, model: &str, urdf: &str, dt: f64, seconds: f64) -> anyho
         .output()
         .with_context(|| format!("starting {python}"))?;
     if !out.status.success() {
-        bail!("{}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed"));
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+        );
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading its JSON line")?;
-    v["steps_per_s"].as_f64().context("no steps_per_s in its output")
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading its JSON line")?;
+    v["steps_per_s"]
+        .as_f64()
+        .context("no steps_per_s in its output")
 }
 
 #[cfg(test)]

@@ -173,7 +173,6 @@ pub struct RealtimeSection {
     pub prefault_stack_kib: usize,
 }
 
-
 /// A gain for all joints, or one per joint name.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PerJoint {

@@ -114,6 +114,9 @@ fn run_cmd(config: PathBuf, duration: f64, report: Option<PathBuf>) -> anyhow::R
     print_summary(&rep);
     if let Some(path) = report {
         let json = serde_json::to_string_pretty(&rep)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         std::fs::write(&path, json + "\n")
             .with_context(|| format!("writing the run report to {}", path.display()))?;
         println!("report: {}", path.display());

@@ -13,11 +13,22 @@ fn run_writes_a_report_with_the_documented_fields() {
     let report = std::env::temp_dir().join(format!("reflex-cli-{}.json", std::process::id()));
     let out = Command::new(env!("CARGO_BIN_EXE_reflex"))
         .current_dir(repo())
-        .args(["run", "--config", "launch/config/a1_stand.yaml", "--duration", "2.5", "--report"])
+        .args([
+            "run",
+            "--config",
+            "launch/config/a1_stand.yaml",
+            "--duration",
+            "2.5",
+            "--report",
+        ])
         .arg(&report)
         .output()
         .expect("reflex runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("1250 cycles at 500 Hz"), "{stdout}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
@@ -48,18 +59,30 @@ fn check_refuses_a_bad_config_with_file_field_and_expectation() {
         .expect("reflex runs");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(bad.to_str().unwrap()) && err.contains("`rates.control_hz`") && err.contains("found -5"), "{err}");
+    assert!(
+        err.contains(bad.to_str().unwrap())
+            && err.contains("`rates.control_hz`")
+            && err.contains("found -5"),
+        "{err}"
+    );
     std::fs::remove_file(bad).ok();
 }
 
 #[test]
 fn check_accepts_the_shipped_configs() {
-    for cfg in ["launch/config/a1_stand.yaml", "launch/config/panda_hold.yaml"] {
+    for cfg in [
+        "launch/config/a1_stand.yaml",
+        "launch/config/panda_hold.yaml",
+    ] {
         let out = Command::new(env!("CARGO_BIN_EXE_reflex"))
             .current_dir(repo())
             .args(["check", "--config", cfg])
             .output()
             .expect("reflex runs");
-        assert!(out.status.success(), "{cfg}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{cfg}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
