@@ -6,6 +6,8 @@
 //! allocate, lock or block, and its work is bounded).
 
 mod joint_pd;
+pub mod mlp;
+pub mod onnx_proto;
 mod stand_up;
 
 pub use joint_pd::JointPdHold;
