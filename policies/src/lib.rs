@@ -5,6 +5,10 @@
 //! activation (may allocate), then [`Controller::update`] every control cycle (must not
 //! allocate, lock or block, and its work is bounded).
 
+pub mod cartesian;
+pub mod manifest;
+pub mod observation;
+pub mod onnx;
 mod joint_pd;
 pub mod mlp;
 pub mod onnx_proto;

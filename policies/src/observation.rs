@@ -1,0 +1,250 @@
+//! Observation building and action mapping between policy order and hardware order.
+//!
+//! Runs on the policy thread; buffers are sized at construction, so building an observation
+//! or mapping an action allocates nothing.
+
+use reflex_hardware::{RobotSpec, RobotState};
+
+use crate::manifest::{HistoryOrder, Manifest, ManifestError, ObsTerm, PerJointValue, PolicyKind, TermScale};
+
+/// Hardware index of each policy joint.
+fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, ManifestError> {
+    m.decl
+        .joints
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            spec.joint_index(name).ok_or_else(|| {
+                m.invalid(&format!("joints[{i}]"), format!("a joint of `{}`", spec.model), format!("unknown joint `{name}`"))
+            })
+        })
+        .collect()
+}
+
+fn per_joint(m: &Manifest, v: &PerJointValue) -> Vec<f64> {
+    match v {
+        PerJointValue::All(x) => vec![*x; m.decl.joints.len()],
+        PerJointValue::ByName(map) => m.decl.joints.iter().map(|j| map.get(j).copied().unwrap_or(0.0)).collect(),
+    }
+}
+
+/// Builds stacked, scaled, clipped observations in the manifest's layout.
+#[derive(Debug, Clone)]
+pub struct ObservationBuilder {
+    terms: Vec<(ObsTerm, Vec<f64>)>,
+    hw_index: Vec<usize>,
+    default_pose: Vec<f64>,
+    clip: f64,
+    frame_len: usize,
+    history: Vec<f32>,
+    history_len: usize,
+    newest: usize,
+    order: HistoryOrder,
+    frames_seen: usize,
+}
+
+impl ObservationBuilder {
+    /// A builder for `m` driving `spec`'s robot.
+    pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, ManifestError> {
+        let hw_index = joint_map(m, spec)?;
+        let default_pose = match &m.decl.joint_action {
+            Some(a) => m.decl.joints.iter().map(|j| a.default_pose_rad.get(j).copied().unwrap_or(0.0)).collect(),
+            None => vec![0.0; m.decl.joints.len()],
+        };
+        let o = &m.decl.observation;
+        let terms = o
+            .terms
+            .iter()
+            .map(|t| {
+                let n = m.term_len(*t);
+                let s = match o.scales.get(t) {
+                    Some(TermScale::All(x)) => vec![*x; n],
+                    Some(TermScale::PerElement(v)) => v.clone(),
+                    None => vec![1.0; n],
+                };
+                (*t, s)
+            })
+            .collect();
+        let frame_len = m.frame_len();
+        Ok(Self {
+            terms,
+            hw_index,
+            default_pose,
+            clip: o.clip,
+            frame_len,
+            history: vec![0.0; frame_len * o.history.length],
+            history_len: o.history.length,
+            newest: 0,
+            order: o.history.order,
+            frames_seen: 0,
+        })
+    }
+
+    /// Elements of one frame.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Elements of the stacked observation.
+    pub fn len(&self) -> usize {
+        self.frame_len * self.history_len
+    }
+
+    /// True when the observation is empty (never, for a valid manifest).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets the history (the next frame fills every slot, as legged_gym does at reset).
+    pub fn reset(&mut self) {
+        self.frames_seen = 0;
+    }
+
+    /// Appends a frame from `state` and writes the stacked observation into `out`.
+    pub fn build(&mut self, state: &RobotState, command: &[f64; 3], last_action: &[f32], out: &mut [f32]) {
+        let slot = (self.newest + 1) % self.history_len;
+        let start = slot * self.frame_len;
+        let mut k = start;
+        let clip = self.clip;
+        let frame = &mut self.history;
+        let mut put = |v: f64, s: f64| {
+            frame[k] = (v * s).clamp(-clip, clip) as f32;
+            k += 1;
+        };
+        let q = &state.joints.position_rad;
+        let dq = &state.joints.velocity_rad_s;
+        for (term, scale) in &self.terms {
+            match term {
+                ObsTerm::Command => (0..3).for_each(|i| put(command[i], scale[i])),
+                ObsTerm::BaseAngVel => (0..3).for_each(|i| put(state.imu.angular_velocity_rad_s[i], scale[i])),
+                ObsTerm::ProjectedGravity => {
+                    let g = state.imu.projected_gravity();
+                    (0..3).for_each(|i| put(g[i], scale[i]))
+                }
+                ObsTerm::DofPos => {
+                    for (i, &h) in self.hw_index.iter().enumerate() {
+                        put(q[h] - self.default_pose[i], scale[i]);
+                    }
+                }
+                ObsTerm::JointPos => {
+                    for (i, &h) in self.hw_index.iter().enumerate() {
+                        put(q[h], scale[i]);
+                    }
+                }
+                ObsTerm::DofVel => {
+                    for (i, &h) in self.hw_index.iter().enumerate() {
+                        put(dq[h], scale[i]);
+                    }
+                }
+                ObsTerm::LastAction => {
+                    for (i, a) in last_action.iter().enumerate() {
+                        put(*a as f64, scale[i]);
+                    }
+                }
+                ObsTerm::EePos => {
+                    let p = state.end_effector.map(|e| e.position_m).unwrap_or_default();
+                    (0..3).for_each(|i| put(p[i], scale[i]))
+                }
+                ObsTerm::EeQuat => {
+                    let r = state.end_effector.map(|e| e.orientation_xyzw).unwrap_or([0.0, 0.0, 0.0, 1.0]);
+                    (0..4).for_each(|i| put(r[i], scale[i]))
+                }
+                ObsTerm::EeForce => {
+                    let f = state.end_effector.map(|e| e.force_n).unwrap_or_default();
+                    (0..3).for_each(|i| put(f[i], scale[i]))
+                }
+            }
+        }
+        self.newest = slot;
+        if self.frames_seen == 0 {
+            // First frame after a reset fills the whole history.
+            for h in 0..self.history_len {
+                if h != slot {
+                    self.history.copy_within(start..start + self.frame_len, h * self.frame_len);
+                }
+            }
+        }
+        self.frames_seen += 1;
+        // Stack: oldest first = slots newest+1, newest+2, ..., newest.
+        for j in 0..self.history_len {
+            let age_rank = match self.order {
+                HistoryOrder::OldestFirst => j,
+                HistoryOrder::NewestFirst => self.history_len - 1 - j,
+            };
+            let s = (self.newest + 1 + age_rank) % self.history_len;
+            out[j * self.frame_len..(j + 1) * self.frame_len]
+                .copy_from_slice(&self.history[s * self.frame_len..(s + 1) * self.frame_len]);
+        }
+    }
+}
+
+/// Joint-space action mapping: hardware target = default + clip(action) × scale.
+#[derive(Debug, Clone)]
+pub struct JointActionMap {
+    hw_index: Vec<usize>,
+    default_pose: Vec<f64>,
+    scale: Vec<f64>,
+    clip: f64,
+    /// PD gains in hardware order.
+    pub kp_hw: Vec<f64>,
+    /// Velocity gains in hardware order.
+    pub kd_hw: Vec<f64>,
+    /// Interpolate targets over a policy period.
+    pub interpolate: bool,
+}
+
+impl JointActionMap {
+    /// The mapping of `m` (which must have a joint action) onto `spec`'s robot. Joints the
+    /// policy does not drive keep kp = kd = 0 and target 0 (callers hold them otherwise).
+    pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, ManifestError> {
+        let a = m
+            .decl
+            .joint_action
+            .as_ref()
+            .ok_or_else(|| m.invalid("joint_action", "a joint action section", "nothing"))?;
+        let hw_index = joint_map(m, spec)?;
+        let default_pose: Vec<f64> = m.decl.joints.iter().map(|j| a.default_pose_rad[j]).collect();
+        let n_hw = spec.num_joints();
+        let mut kp_hw = vec![0.0; n_hw];
+        let mut kd_hw = vec![0.0; n_hw];
+        for (i, &h) in hw_index.iter().enumerate() {
+            kp_hw[h] = per_joint(m, &a.kp)[i];
+            kd_hw[h] = per_joint(m, &a.kd)[i];
+        }
+        Ok(Self {
+            scale: per_joint(m, &a.scale),
+            hw_index,
+            default_pose,
+            clip: a.clip,
+            kp_hw,
+            kd_hw,
+            interpolate: a.interpolate,
+        })
+    }
+
+    /// Writes hardware-order targets for `action` (policy order) into `target_hw_rad`.
+    pub fn targets(&self, action: &[f32], target_hw_rad: &mut [f64]) {
+        for (i, &h) in self.hw_index.iter().enumerate() {
+            let a = (action[i] as f64).clamp(-self.clip, self.clip);
+            target_hw_rad[h] = self.default_pose[i] + a * self.scale[i];
+        }
+    }
+
+    /// The default pose in hardware order (joints not driven by the policy: 0).
+    pub fn default_pose_hw(&self, n_hw: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n_hw];
+        for (i, &h) in self.hw_index.iter().enumerate() {
+            out[h] = self.default_pose[i];
+        }
+        out
+    }
+}
+
+/// Checks that the policy kind fits the robot.
+pub fn check_kind_fits_robot(m: &Manifest, spec: &RobotSpec) -> Result<(), ManifestError> {
+    use reflex_hardware::RobotKind;
+    match (m.action_space(), spec.kind) {
+        (PolicyKind::Manipulation, RobotKind::Legged) => Err(m.invalid("kind", "a joint-space policy for a legged robot", "manipulation")),
+        _ => Ok(()),
+    }
+}
