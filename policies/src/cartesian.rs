@@ -27,7 +27,9 @@ pub enum ChainError {
     #[error("URDF joint `{0}` of the chain is not a joint of the robot")]
     UnknownJoint(String),
     /// Only revolute and fixed joints are supported in arm chains.
-    #[error("URDF joint `{0}`: only revolute, continuous and fixed joints are supported in the chain")]
+    #[error(
+        "URDF joint `{0}`: only revolute, continuous and fixed joints are supported in the chain"
+    )]
     UnsupportedJoint(String),
 }
 
@@ -57,7 +59,13 @@ fn pose(p: &urdf_rs::Pose) -> Isometry3<f64> {
 
 impl Chain {
     /// Builds the chain `base → tip` of `urdf`, with the tool point at `tcp_m` in the tip frame.
-    pub fn from_urdf(urdf: &str, base: &str, tip: &str, tcp_m: [f64; 3], spec: &RobotSpec) -> Result<Chain, ChainError> {
+    pub fn from_urdf(
+        urdf: &str,
+        base: &str,
+        tip: &str,
+        tcp_m: [f64; 3],
+        spec: &RobotSpec,
+    ) -> Result<Chain, ChainError> {
         let robot = urdf_rs::read_from_string(urdf).map_err(|e| ChainError::Urdf(e.to_string()))?;
         let mut path = Vec::new();
         let mut link = tip.to_string();
@@ -80,7 +88,9 @@ impl Chain {
             let axis = match j.joint_type {
                 urdf_rs::JointType::Fixed => None,
                 urdf_rs::JointType::Revolute | urdf_rs::JointType::Continuous => {
-                    let h = spec.joint_index(&j.name).ok_or_else(|| ChainError::UnknownJoint(j.name.clone()))?;
+                    let h = spec
+                        .joint_index(&j.name)
+                        .ok_or_else(|| ChainError::UnknownJoint(j.name.clone()))?;
                     hw.push(h);
                     let a = Vector3::new(j.axis.xyz[0], j.axis.xyz[1], j.axis.xyz[2]).normalize();
                     Some((a, h))
@@ -115,7 +125,8 @@ impl Chain {
             t *= j.origin;
             if let Some((axis, h)) = j.axis {
                 self.axes[k] = (t.rotation * axis, Point3::from(t.translation.vector));
-                t *= UnitQuaternion::from_axis_angle(&nalgebra::Unit::new_unchecked(axis), q_rad[h]);
+                t *=
+                    UnitQuaternion::from_axis_angle(&nalgebra::Unit::new_unchecked(axis), q_rad[h]);
                 k += 1;
             }
         }
@@ -123,7 +134,11 @@ impl Chain {
     }
 
     /// Tool-point twist [v; ω] = J(q) dq for the pose computed by the last [`Self::forward`].
-    pub fn jacobian_times(&self, tcp: &Point3<f64>, dq_rad_s: &[f64]) -> (Vector3<f64>, Vector3<f64>) {
+    pub fn jacobian_times(
+        &self,
+        tcp: &Point3<f64>,
+        dq_rad_s: &[f64],
+    ) -> (Vector3<f64>, Vector3<f64>) {
         let (mut v, mut w) = (Vector3::zeros(), Vector3::zeros());
         for (k, (z, p)) in self.axes.iter().enumerate() {
             let qd = dq_rad_s[self.hw[k]];
@@ -134,7 +149,13 @@ impl Chain {
     }
 
     /// Joint torques τ = Jᵀ [f; m] (hardware order, added into `tau_nm`).
-    pub fn jacobian_transpose_times(&self, tcp: &Point3<f64>, f: &Vector3<f64>, m: &Vector3<f64>, tau_nm: &mut [f64]) {
+    pub fn jacobian_transpose_times(
+        &self,
+        tcp: &Point3<f64>,
+        f: &Vector3<f64>,
+        m: &Vector3<f64>,
+        tau_nm: &mut [f64],
+    ) {
         for (k, (z, p)) in self.axes.iter().enumerate() {
             tau_nm[self.hw[k]] += z.cross(&(tcp - p)).dot(f) + z.dot(m);
         }
@@ -206,15 +227,22 @@ impl CartesianImpedance {
         let p = Point3::from(x.translation.vector);
         let (v, w) = self.chain.jacobian_times(&p, dq);
         let t = target.position_m;
-        let e_p = clip_norm(Vector3::new(t[0], t[1], t[2]) - p.coords, self.gains.max_position_error_m);
+        let e_p = clip_norm(
+            Vector3::new(t[0], t[1], t[2]) - p.coords,
+            self.gains.max_position_error_m,
+        );
         let [qx, qy, qz, qw] = target.orientation_xyzw;
         let r_target = UnitQuaternion::from_quaternion(nalgebra::Quaternion::new(qw, qx, qy, qz));
-        let e_r = clip_norm((r_target * x.rotation.inverse()).scaled_axis(), self.gains.max_rotation_error_rad);
+        let e_r = clip_norm(
+            (r_target * x.rotation.inverse()).scaled_axis(),
+            self.gains.max_rotation_error_rad,
+        );
         let g = &self.gains;
         let f = e_p * g.translational_stiffness - v * g.translational_damping;
         let m = e_r * g.rotational_stiffness - w * g.rotational_damping;
         cmd.effort_ff_nm.fill(0.0);
-        self.chain.jacobian_transpose_times(&p, &f, &m, &mut cmd.effort_ff_nm);
+        self.chain
+            .jacobian_transpose_times(&p, &f, &m, &mut cmd.effort_ff_nm);
         cmd.position_rad.copy_from_slice(q);
         cmd.velocity_rad_s.fill(0.0);
         cmd.kp.fill(0.0);
@@ -224,7 +252,11 @@ impl CartesianImpedance {
 
 /// Clips `p` into the box `[min, max]`.
 pub fn clip_to_box(p: [f64; 3], min: [f64; 3], max: [f64; 3]) -> [f64; 3] {
-    [p[0].clamp(min[0], max[0]), p[1].clamp(min[1], max[1]), p[2].clamp(min[2], max[2])]
+    [
+        p[0].clamp(min[0], max[0]),
+        p[1].clamp(min[1], max[1]),
+        p[2].clamp(min[2], max[2]),
+    ]
 }
 
 #[cfg(test)]
@@ -242,7 +274,15 @@ mod tests {
             model: "two".into(),
             kind: RobotKind::Arm,
             joint_names: vec!["j2".into(), "j1".into()],
-            limits: vec![JointLimits { lower_rad: -3.0, upper_rad: 3.0, velocity_rad_s: 1.0, effort_nm: 10.0 }; 2],
+            limits: vec![
+                JointLimits {
+                    lower_rad: -3.0,
+                    upper_rad: 3.0,
+                    velocity_rad_s: 1.0,
+                    effort_nm: 10.0
+                };
+                2
+            ],
         }
     }
 
@@ -258,8 +298,16 @@ mod tests {
         assert!((v - Vector3::new(-1.0, 1.0, 0.0)).norm() < 1e-12 && (w.z - 1.0).abs() < 1e-12);
         // Jᵀ of a unit force along −x: τ = (z × r)·f; r = (1, 1, 0) for j1, (0, 1, 0) for j2.
         let mut tau = [0.0; 2];
-        c.jacobian_transpose_times(&Point3::new(1.0, 1.0, 0.0), &Vector3::new(-1.0, 0.0, 0.0), &Vector3::zeros(), &mut tau);
-        assert!((tau[1] - 1.0).abs() < 1e-12 && (tau[0] - 1.0).abs() < 1e-12, "{tau:?}");
+        c.jacobian_transpose_times(
+            &Point3::new(1.0, 1.0, 0.0),
+            &Vector3::new(-1.0, 0.0, 0.0),
+            &Vector3::zeros(),
+            &mut tau,
+        );
+        assert!(
+            (tau[1] - 1.0).abs() < 1e-12 && (tau[0] - 1.0).abs() < 1e-12,
+            "{tau:?}"
+        );
     }
 
     #[test]
@@ -278,10 +326,18 @@ mod tests {
         let state = RobotState::new(&spec());
         let mut cmd = JointCommand::new(&spec());
         // Tool point at (2, 0); target 1 m away along +y: force is capped at 1000 × 0.005 = 5 N.
-        let target = EeTarget { position_m: [2.0, 1.0, 0.0], orientation_xyzw: [0.0, 0.0, 0.0, 1.0], gripper: 0.0 };
+        let target = EeTarget {
+            position_m: [2.0, 1.0, 0.0],
+            orientation_xyzw: [0.0, 0.0, 0.0, 1.0],
+            gripper: 0.0,
+        };
         imp.command(&target, &state, &mut cmd);
         // j1 lever arm 2 m, j2 lever arm 1 m, force 5 N along +y.
-        assert!((cmd.effort_ff_nm[1] - 10.0).abs() < 1e-9, "{:?}", cmd.effort_ff_nm);
+        assert!(
+            (cmd.effort_ff_nm[1] - 10.0).abs() < 1e-9,
+            "{:?}",
+            cmd.effort_ff_nm
+        );
         assert!((cmd.effort_ff_nm[0] - 5.0).abs() < 1e-9);
     }
 }

@@ -6,12 +6,13 @@
 //! allocate, lock or block, and its work is bounded).
 
 pub mod cartesian;
+mod joint_pd;
 pub mod manifest;
+pub mod mlp;
 pub mod observation;
 pub mod onnx;
-mod joint_pd;
-pub mod mlp;
 pub mod onnx_proto;
+pub mod policy;
 mod stand_up;
 
 pub use joint_pd::JointPdHold;

@@ -306,7 +306,12 @@ pub struct Manifest {
 
 impl Manifest {
     /// An [`ManifestError::Invalid`] for this manifest.
-    pub fn invalid(&self, field: &str, expected: impl Into<String>, found: impl Into<String>) -> ManifestError {
+    pub fn invalid(
+        &self,
+        field: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> ManifestError {
         ManifestError::Invalid {
             file: self.file.clone(),
             field: field.to_string(),
@@ -317,19 +322,27 @@ impl Manifest {
 
     /// Path of a model file named in the manifest (relative to the manifest's folder).
     pub fn model_path(&self, model: &ModelDecl) -> PathBuf {
-        self.file.parent().unwrap_or(Path::new(".")).join(&model.file)
+        self.file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&model.file)
     }
 
     /// Reads and checks a manifest against the robot's joint names (hardware order).
-    pub fn load(file: &Path, robot_model: &str, robot_joints: &[String]) -> Result<Manifest, ManifestError> {
+    pub fn load(
+        file: &Path,
+        robot_model: &str,
+        robot_joints: &[String],
+    ) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(file).map_err(|e| ManifestError::Io {
             file: file.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let decl: ManifestDecl = serde_norway::from_str(&text).map_err(|e| ManifestError::Schema {
-            file: file.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let decl: ManifestDecl =
+            serde_norway::from_str(&text).map_err(|e| ManifestError::Schema {
+                file: file.to_path_buf(),
+                message: e.to_string(),
+            })?;
         let m = Manifest {
             file: file.to_path_buf(),
             decl,
@@ -341,7 +354,11 @@ impl Manifest {
     fn validate(&self, robot_model: &str, robot_joints: &[String]) -> Result<(), ManifestError> {
         let d = &self.decl;
         if d.robot != robot_model {
-            return Err(self.invalid("robot", format!("`{robot_model}` (the robot this run drives)"), format!("`{}`", d.robot)));
+            return Err(self.invalid(
+                "robot",
+                format!("`{robot_model}` (the robot this run drives)"),
+                format!("`{}`", d.robot),
+            ));
         }
         if !(d.policy_hz.is_finite() && d.policy_hz > 0.0) {
             return Err(self.invalid("policy_hz", "a rate > 0 Hz", d.policy_hz.to_string()));
@@ -355,7 +372,11 @@ impl Manifest {
                 ));
             }
             if d.joints[..i].contains(j) {
-                return Err(self.invalid(&format!("joints[{i}]"), "each joint once", format!("`{j}` twice")));
+                return Err(self.invalid(
+                    &format!("joints[{i}]"),
+                    "each joint once",
+                    format!("`{j}` twice"),
+                ));
             }
         }
         let o = &d.observation;
@@ -363,30 +384,52 @@ impl Manifest {
             return Err(self.invalid("observation.terms", "at least one term", "none"));
         }
         if o.history.length == 0 || o.history.length > 100 {
-            return Err(self.invalid("observation.history.length", "1–100 frames", o.history.length.to_string()));
+            return Err(self.invalid(
+                "observation.history.length",
+                "1–100 frames",
+                o.history.length.to_string(),
+            ));
         }
         if !(o.clip.is_finite() && o.clip > 0.0) {
             return Err(self.invalid("observation.clip", "a clip > 0", o.clip.to_string()));
         }
         for (term, scale) in &o.scales {
             if !o.terms.contains(term) {
-                return Err(self.invalid(&format!("observation.scales.{}", term_name(*term)), "a scale for a term listed in observation.terms", "a term not in the list"));
+                return Err(self.invalid(
+                    &format!("observation.scales.{}", term_name(*term)),
+                    "a scale for a term listed in observation.terms",
+                    "a term not in the list",
+                ));
             }
             let n = self.term_len(*term);
             if let TermScale::PerElement(v) = scale {
                 if v.len() != n {
-                    return Err(self.invalid(&format!("observation.scales.{}", term_name(*term)), format!("1 or {n} values"), format!("{} values", v.len())));
+                    return Err(self.invalid(
+                        &format!("observation.scales.{}", term_name(*term)),
+                        format!("1 or {n} values"),
+                        format!("{} values", v.len()),
+                    ));
                 }
             }
         }
         let action_space = match d.kind {
             PolicyKind::Residual => {
-                let r = d.residual.as_ref().ok_or_else(|| self.invalid("residual", "a `residual:` section for kind residual", "nothing"))?;
+                let r = d.residual.as_ref().ok_or_else(|| {
+                    self.invalid(
+                        "residual",
+                        "a `residual:` section for kind residual",
+                        "nothing",
+                    )
+                })?;
                 if !(r.scale.is_finite() && r.scale >= 0.0) {
                     return Err(self.invalid("residual.scale", "a scale ≥ 0", r.scale.to_string()));
                 }
                 if r.action_space == PolicyKind::Residual {
-                    return Err(self.invalid("residual.action_space", "locomotion or manipulation", "residual"));
+                    return Err(self.invalid(
+                        "residual.action_space",
+                        "locomotion or manipulation",
+                        "residual",
+                    ));
                 }
                 if r.execute_steps == 0 {
                     return Err(self.invalid("residual.execute_steps", "at least 1 step", "0"));
@@ -395,16 +438,30 @@ impl Manifest {
             }
             k => {
                 if d.model.is_none() {
-                    return Err(self.invalid("model", "a `model:` section (file, inputs, outputs)", "nothing"));
+                    return Err(self.invalid(
+                        "model",
+                        "a `model:` section (file, inputs, outputs)",
+                        "nothing",
+                    ));
                 }
                 k
             }
         };
         match action_space {
             PolicyKind::Locomotion => {
-                let a = d.joint_action.as_ref().ok_or_else(|| self.invalid("joint_action", "a `joint_action:` section for a joint-space policy", "nothing"))?;
+                let a = d.joint_action.as_ref().ok_or_else(|| {
+                    self.invalid(
+                        "joint_action",
+                        "a `joint_action:` section for a joint-space policy",
+                        "nothing",
+                    )
+                })?;
                 self.check_joint_map("joint_action.default_pose_rad", &a.default_pose_rad)?;
-                for (field, v) in [("joint_action.scale", &a.scale), ("joint_action.kp", &a.kp), ("joint_action.kd", &a.kd)] {
+                for (field, v) in [
+                    ("joint_action.scale", &a.scale),
+                    ("joint_action.kp", &a.kp),
+                    ("joint_action.kd", &a.kd),
+                ] {
                     match v {
                         PerJointValue::All(x) if !(x.is_finite() && *x >= 0.0) => {
                             return Err(self.invalid(field, "a finite value ≥ 0", x.to_string()))
@@ -414,21 +471,52 @@ impl Manifest {
                     }
                 }
                 if !(a.clip.is_finite() && a.clip > 0.0) {
-                    return Err(self.invalid("joint_action.clip", "a clip > 0", a.clip.to_string()));
+                    return Err(self.invalid(
+                        "joint_action.clip",
+                        "a clip > 0",
+                        a.clip.to_string(),
+                    ));
                 }
             }
             PolicyKind::Manipulation => {
-                let a = d.ee_action.as_ref().ok_or_else(|| self.invalid("ee_action", "an `ee_action:` section for a manipulation policy", "nothing"))?;
+                let a = d.ee_action.as_ref().ok_or_else(|| {
+                    self.invalid(
+                        "ee_action",
+                        "an `ee_action:` section for a manipulation policy",
+                        "nothing",
+                    )
+                })?;
                 for (field, v) in [
                     ("ee_action.translation_scale_m", a.translation_scale_m),
                     ("ee_action.rotation_scale_rad", a.rotation_scale_rad),
-                    ("ee_action.impedance.translational_stiffness_n_m", a.impedance.translational_stiffness_n_m),
-                    ("ee_action.impedance.rotational_stiffness_nm_rad", a.impedance.rotational_stiffness_nm_rad),
-                    ("ee_action.impedance.translational_damping_n_s_m", a.impedance.translational_damping_n_s_m),
-                    ("ee_action.impedance.rotational_damping_nm_s_rad", a.impedance.rotational_damping_nm_s_rad),
-                    ("ee_action.impedance.max_position_error_m", a.impedance.max_position_error_m),
-                    ("ee_action.impedance.max_rotation_error_rad", a.impedance.max_rotation_error_rad),
-                    ("ee_action.impedance.joint_damping_nm_s_rad", a.impedance.joint_damping_nm_s_rad),
+                    (
+                        "ee_action.impedance.translational_stiffness_n_m",
+                        a.impedance.translational_stiffness_n_m,
+                    ),
+                    (
+                        "ee_action.impedance.rotational_stiffness_nm_rad",
+                        a.impedance.rotational_stiffness_nm_rad,
+                    ),
+                    (
+                        "ee_action.impedance.translational_damping_n_s_m",
+                        a.impedance.translational_damping_n_s_m,
+                    ),
+                    (
+                        "ee_action.impedance.rotational_damping_nm_s_rad",
+                        a.impedance.rotational_damping_nm_s_rad,
+                    ),
+                    (
+                        "ee_action.impedance.max_position_error_m",
+                        a.impedance.max_position_error_m,
+                    ),
+                    (
+                        "ee_action.impedance.max_rotation_error_rad",
+                        a.impedance.max_rotation_error_rad,
+                    ),
+                    (
+                        "ee_action.impedance.joint_damping_nm_s_rad",
+                        a.impedance.joint_damping_nm_s_rad,
+                    ),
                 ] {
                     if !(v.is_finite() && v >= 0.0) {
                         return Err(self.invalid(field, "a finite value ≥ 0", v.to_string()));
@@ -436,7 +524,11 @@ impl Manifest {
                 }
                 for k in 0..3 {
                     if !(a.workspace.min_m[k] < a.workspace.max_m[k]) {
-                        return Err(self.invalid("ee_action.workspace", "min_m < max_m on every axis", format!("{:?} .. {:?}", a.workspace.min_m, a.workspace.max_m)));
+                        return Err(self.invalid(
+                            "ee_action.workspace",
+                            "min_m < max_m on every axis",
+                            format!("{:?} .. {:?}", a.workspace.min_m, a.workspace.max_m),
+                        ));
                     }
                 }
             }
@@ -448,14 +540,29 @@ impl Manifest {
     fn check_joint_map(&self, field: &str, m: &BTreeMap<String, f64>) -> Result<(), ManifestError> {
         for (name, v) in m {
             if !self.decl.joints.contains(name) {
-                return Err(self.invalid(&format!("{field}.{name}"), format!("one of the manifest's joints: {}", self.decl.joints.join(", ")), format!("unknown joint `{name}`")));
+                return Err(self.invalid(
+                    &format!("{field}.{name}"),
+                    format!(
+                        "one of the manifest's joints: {}",
+                        self.decl.joints.join(", ")
+                    ),
+                    format!("unknown joint `{name}`"),
+                ));
             }
             if !v.is_finite() {
-                return Err(self.invalid(&format!("{field}.{name}"), "a finite number", v.to_string()));
+                return Err(self.invalid(
+                    &format!("{field}.{name}"),
+                    "a finite number",
+                    v.to_string(),
+                ));
             }
         }
         if let Some(missing) = self.decl.joints.iter().find(|j| !m.contains_key(*j)) {
-            return Err(self.invalid(field, "a value for every joint", format!("no value for {missing}")));
+            return Err(self.invalid(
+                field,
+                "a value for every joint",
+                format!("no value for {missing}"),
+            ));
         }
         Ok(())
     }
@@ -480,7 +587,11 @@ impl Manifest {
     pub fn term_len(&self, t: ObsTerm) -> usize {
         let n = self.decl.joints.len();
         match t {
-            ObsTerm::Command | ObsTerm::BaseAngVel | ObsTerm::ProjectedGravity | ObsTerm::EePos | ObsTerm::EeForce => 3,
+            ObsTerm::Command
+            | ObsTerm::BaseAngVel
+            | ObsTerm::ProjectedGravity
+            | ObsTerm::EePos
+            | ObsTerm::EeForce => 3,
             ObsTerm::EeQuat => 4,
             ObsTerm::DofPos | ObsTerm::DofVel | ObsTerm::JointPos => n,
             ObsTerm::LastAction => self.action_len(),
@@ -489,7 +600,12 @@ impl Manifest {
 
     /// Elements of one observation frame.
     pub fn frame_len(&self) -> usize {
-        self.decl.observation.terms.iter().map(|t| self.term_len(*t)).sum()
+        self.decl
+            .observation
+            .terms
+            .iter()
+            .map(|t| self.term_len(*t))
+            .sum()
     }
 
     /// Elements of the whole (stacked) observation.

@@ -334,17 +334,18 @@ impl Mlp {
             .and_then(|t| t.shape.as_ref())
             .map(|s| s.dim.iter().map(|d| d.dim_value).collect())
             .unwrap_or_default();
-        let width =
-            match dims.as_slice() {
-                [Some(n)] | [_, Some(n)] if *n > 0 => *n as usize,
-                _ => return Err(structure(
+        let width = match dims.as_slice() {
+            [Some(n)] | [_, Some(n)] if *n > 0 => *n as usize,
+            _ => {
+                return Err(structure(
                     file,
                     format!(
                         "input `{}`: expected shape [N] or [batch, N] with fixed N, found {dims:?}",
                         input.name
                     ),
-                )),
-            };
+                ))
+            }
+        };
 
         let mut layers = Vec::new();
         let mut current = input.name.clone();
@@ -458,17 +459,18 @@ impl Mlp {
                 }
                 "MatMul" => {
                     let (bd, bv) = value_and_const(file, node, &current, &consts, false)?;
-                    let (rows, cols) =
-                        match bd.as_slice() {
-                            [r, c] => (*r as usize, *c as usize),
-                            _ => return Err(structure(
+                    let (rows, cols) = match bd.as_slice() {
+                        [r, c] => (*r as usize, *c as usize),
+                        _ => {
+                            return Err(structure(
                                 file,
                                 format!(
                                     "node `{}` (MatMul): the weight must be 2-D, found dims {bd:?}",
                                     node.name
                                 ),
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     if rows != w {
                         return Err(structure(file, format!("node `{}` (MatMul): weight expects width {rows}, the previous value has {w}", node.name)));
                     }

@@ -5,7 +5,9 @@
 
 use reflex_hardware::{RobotSpec, RobotState};
 
-use crate::manifest::{HistoryOrder, Manifest, ManifestError, ObsTerm, PerJointValue, PolicyKind, TermScale};
+use crate::manifest::{
+    HistoryOrder, Manifest, ManifestError, ObsTerm, PerJointValue, PolicyKind, TermScale,
+};
 
 /// Hardware index of each policy joint.
 fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, ManifestError> {
@@ -15,7 +17,11 @@ fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, ManifestError
         .enumerate()
         .map(|(i, name)| {
             spec.joint_index(name).ok_or_else(|| {
-                m.invalid(&format!("joints[{i}]"), format!("a joint of `{}`", spec.model), format!("unknown joint `{name}`"))
+                m.invalid(
+                    &format!("joints[{i}]"),
+                    format!("a joint of `{}`", spec.model),
+                    format!("unknown joint `{name}`"),
+                )
             })
         })
         .collect()
@@ -24,7 +30,12 @@ fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, ManifestError
 fn per_joint(m: &Manifest, v: &PerJointValue) -> Vec<f64> {
     match v {
         PerJointValue::All(x) => vec![*x; m.decl.joints.len()],
-        PerJointValue::ByName(map) => m.decl.joints.iter().map(|j| map.get(j).copied().unwrap_or(0.0)).collect(),
+        PerJointValue::ByName(map) => m
+            .decl
+            .joints
+            .iter()
+            .map(|j| map.get(j).copied().unwrap_or(0.0))
+            .collect(),
     }
 }
 
@@ -48,7 +59,12 @@ impl ObservationBuilder {
     pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, ManifestError> {
         let hw_index = joint_map(m, spec)?;
         let default_pose = match &m.decl.joint_action {
-            Some(a) => m.decl.joints.iter().map(|j| a.default_pose_rad.get(j).copied().unwrap_or(0.0)).collect(),
+            Some(a) => m
+                .decl
+                .joints
+                .iter()
+                .map(|j| a.default_pose_rad.get(j).copied().unwrap_or(0.0))
+                .collect(),
             None => vec![0.0; m.decl.joints.len()],
         };
         let o = &m.decl.observation;
@@ -101,7 +117,13 @@ impl ObservationBuilder {
     }
 
     /// Appends a frame from `state` and writes the stacked observation into `out`.
-    pub fn build(&mut self, state: &RobotState, command: &[f64; 3], last_action: &[f32], out: &mut [f32]) {
+    pub fn build(
+        &mut self,
+        state: &RobotState,
+        command: &[f64; 3],
+        last_action: &[f32],
+        out: &mut [f32],
+    ) {
         let slot = (self.newest + 1) % self.history_len;
         let start = slot * self.frame_len;
         let mut k = start;
@@ -116,7 +138,9 @@ impl ObservationBuilder {
         for (term, scale) in &self.terms {
             match term {
                 ObsTerm::Command => (0..3).for_each(|i| put(command[i], scale[i])),
-                ObsTerm::BaseAngVel => (0..3).for_each(|i| put(state.imu.angular_velocity_rad_s[i], scale[i])),
+                ObsTerm::BaseAngVel => {
+                    (0..3).for_each(|i| put(state.imu.angular_velocity_rad_s[i], scale[i]))
+                }
                 ObsTerm::ProjectedGravity => {
                     let g = state.imu.projected_gravity();
                     (0..3).for_each(|i| put(g[i], scale[i]))
@@ -146,7 +170,10 @@ impl ObservationBuilder {
                     (0..3).for_each(|i| put(p[i], scale[i]))
                 }
                 ObsTerm::EeQuat => {
-                    let r = state.end_effector.map(|e| e.orientation_xyzw).unwrap_or([0.0, 0.0, 0.0, 1.0]);
+                    let r = state
+                        .end_effector
+                        .map(|e| e.orientation_xyzw)
+                        .unwrap_or([0.0, 0.0, 0.0, 1.0]);
                     (0..4).for_each(|i| put(r[i], scale[i]))
                 }
                 ObsTerm::EeForce => {
@@ -160,7 +187,8 @@ impl ObservationBuilder {
             // First frame after a reset fills the whole history.
             for h in 0..self.history_len {
                 if h != slot {
-                    self.history.copy_within(start..start + self.frame_len, h * self.frame_len);
+                    self.history
+                        .copy_within(start..start + self.frame_len, h * self.frame_len);
                 }
             }
         }
@@ -203,7 +231,12 @@ impl JointActionMap {
             .as_ref()
             .ok_or_else(|| m.invalid("joint_action", "a joint action section", "nothing"))?;
         let hw_index = joint_map(m, spec)?;
-        let default_pose: Vec<f64> = m.decl.joints.iter().map(|j| a.default_pose_rad[j]).collect();
+        let default_pose: Vec<f64> = m
+            .decl
+            .joints
+            .iter()
+            .map(|j| a.default_pose_rad[j])
+            .collect();
         let n_hw = spec.num_joints();
         let mut kp_hw = vec![0.0; n_hw];
         let mut kd_hw = vec![0.0; n_hw];
@@ -230,6 +263,19 @@ impl JointActionMap {
         }
     }
 
+    /// The inverse mapping: the action (policy order) that produces hardware-order targets
+    /// `target_hw_rad` — how expert demonstrations are expressed in the policy's action space.
+    pub fn action_from_targets(&self, target_hw_rad: &[f64], action: &mut [f32]) {
+        for (i, &h) in self.hw_index.iter().enumerate() {
+            let s = if self.scale[i] != 0.0 {
+                self.scale[i]
+            } else {
+                1.0
+            };
+            action[i] = ((target_hw_rad[h] - self.default_pose[i]) / s) as f32;
+        }
+    }
+
     /// The default pose in hardware order (joints not driven by the policy: 0).
     pub fn default_pose_hw(&self, n_hw: usize) -> Vec<f64> {
         let mut out = vec![0.0; n_hw];
@@ -244,7 +290,11 @@ impl JointActionMap {
 pub fn check_kind_fits_robot(m: &Manifest, spec: &RobotSpec) -> Result<(), ManifestError> {
     use reflex_hardware::RobotKind;
     match (m.action_space(), spec.kind) {
-        (PolicyKind::Manipulation, RobotKind::Legged) => Err(m.invalid("kind", "a joint-space policy for a legged robot", "manipulation")),
+        (PolicyKind::Manipulation, RobotKind::Legged) => Err(m.invalid(
+            "kind",
+            "a joint-space policy for a legged robot",
+            "manipulation",
+        )),
         _ => Ok(()),
     }
 }

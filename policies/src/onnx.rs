@@ -158,19 +158,26 @@ pub fn runtime(configured: Option<&Path>) -> Result<&'static Path, OnnxError> {
         _ if configured.is_some() => {
             return Err(OnnxError::Load {
                 path: configured.map(Path::to_path_buf).unwrap_or_default(),
-                reason: "file does not exist (set by `onnxruntime.library` in the run config)".into(),
+                reason: "file does not exist (set by `onnxruntime.library` in the run config)"
+                    .into(),
             })
         }
         _ => {
             return Err(OnnxError::NotFound {
-                looked: candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                looked: candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
         }
     };
     let builder = match ort::init_from(&path) {
         Ok(b) => b,
         Err(ort::LoadDynamicError::Dlopen { error, .. }) => {
-            let detail = std::error::Error::source(&error).map(|s| s.to_string()).unwrap_or_default();
+            let detail = std::error::Error::source(&error)
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             return Err(OnnxError::Load {
                 path,
                 reason: format!("{error}: {detail}"),
@@ -203,15 +210,24 @@ pub fn runtime(configured: Option<&Path>) -> Result<&'static Path, OnnxError> {
 }
 
 fn environment() -> Result<&'static Environment, OnnxError> {
-    RUNTIME.get().map(|l| &l.env).ok_or_else(|| OnnxError::NotFound {
-        looked: "ONNX Runtime was not initialised: call onnx::runtime() first".into(),
-    })
+    RUNTIME
+        .get()
+        .map(|l| &l.env)
+        .ok_or_else(|| OnnxError::NotFound {
+            looked: "ONNX Runtime was not initialised: call onnx::runtime() first".into(),
+        })
 }
 
-fn register(builder: &mut SessionBuilder, p: Provider, opts: &SessionOptions) -> Result<(), String> {
+fn register(
+    builder: &mut SessionBuilder,
+    p: Provider,
+    opts: &SessionOptions,
+) -> Result<(), String> {
     match p {
         Provider::Tensorrt => {
-            let mut trt = ep::TensorRT::default().with_device_id(0).with_fp16(opts.tensorrt_fp16);
+            let mut trt = ep::TensorRT::default()
+                .with_device_id(0)
+                .with_fp16(opts.tensorrt_fp16);
             if let Some(dir) = &opts.tensorrt_engine_cache {
                 let d = dir.display().to_string();
                 trt = trt
@@ -222,8 +238,13 @@ fn register(builder: &mut SessionBuilder, p: Provider, opts: &SessionOptions) ->
             }
             trt.register(builder).map_err(|e| e.to_string())
         }
-        Provider::Cuda => ep::CUDA::default().with_device_id(0).register(builder).map_err(|e| e.to_string()),
-        Provider::Cpu => ep::CPU::default().register(builder).map_err(|e| e.to_string()),
+        Provider::Cuda => ep::CUDA::default()
+            .with_device_id(0)
+            .register(builder)
+            .map_err(|e| e.to_string()),
+        Provider::Cpu => ep::CPU::default()
+            .register(builder)
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -249,7 +270,12 @@ fn tensor_dims(v: &ValueType) -> Option<Vec<i64>> {
 impl OnnxModel {
     /// Loads `decl` (a model section of `manifest`), checks its real input/output against the
     /// manifest, registers the providers and runs the warm-up inferences.
-    pub fn load(manifest: &Manifest, decl: &ModelDecl, field: &str, opts: &SessionOptions) -> Result<OnnxModel, OnnxError> {
+    pub fn load(
+        manifest: &Manifest,
+        decl: &ModelDecl,
+        field: &str,
+        opts: &SessionOptions,
+    ) -> Result<OnnxModel, OnnxError> {
         let env = environment()?;
         let file = manifest.model_path(decl);
         let model_err = |reason: String| OnnxError::Model {
@@ -260,7 +286,10 @@ impl OnnxModel {
             return Err(model_err("file does not exist".into()));
         }
         let mut builder = Session::builder(env)
-            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
+            .and_then(|b| {
+                b.with_optimization_level(GraphOptimizationLevel::All)
+                    .map_err(Into::into)
+            })
             .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             .map_err(|e: ort::Error| model_err(e.to_string()))?;
@@ -278,7 +307,9 @@ impl OnnxModel {
         }
         // ONNX Runtime always keeps its CPU kernels as the last resort.
         report.active.get_or_insert(Provider::Cpu);
-        let session = builder.commit_from_file(&file).map_err(|e| model_err(e.to_string()))?;
+        let session = builder
+            .commit_from_file(&file)
+            .map_err(|e| model_err(e.to_string()))?;
 
         let mismatch = |field: String, expected: String, found: String| OnnxError::Mismatch {
             manifest: manifest.file.clone(),
@@ -289,35 +320,79 @@ impl OnnxModel {
         };
         let (ins, outs) = (session.inputs(), session.outputs());
         if ins.len() != 1 || decl.inputs.len() != 1 {
-            return Err(mismatch(format!("{field}.inputs"), format!("{} input(s)", ins.len()), format!("{} declared; Reflex feeds exactly one", decl.inputs.len())));
+            return Err(mismatch(
+                format!("{field}.inputs"),
+                format!("{} input(s)", ins.len()),
+                format!("{} declared; Reflex feeds exactly one", decl.inputs.len()),
+            ));
         }
         if outs.len() != 1 || decl.outputs.len() != 1 {
-            return Err(mismatch(format!("{field}.outputs"), format!("{} output(s)", outs.len()), format!("{} declared; Reflex reads exactly one", decl.outputs.len())));
+            return Err(mismatch(
+                format!("{field}.outputs"),
+                format!("{} output(s)", outs.len()),
+                format!("{} declared; Reflex reads exactly one", decl.outputs.len()),
+            ));
         }
         let mut shapes = Vec::new();
-        for (kind, outlet, d) in [("inputs", &ins[0], &decl.inputs[0]), ("outputs", &outs[0], &decl.outputs[0])] {
+        for (kind, outlet, d) in [
+            ("inputs", &ins[0], &decl.inputs[0]),
+            ("outputs", &outs[0], &decl.outputs[0]),
+        ] {
             if outlet.name() != d.name {
-                return Err(mismatch(format!("{field}.{kind}[0].name"), format!("`{}`", outlet.name()), format!("`{}`", d.name)));
+                return Err(mismatch(
+                    format!("{field}.{kind}[0].name"),
+                    format!("`{}`", outlet.name()),
+                    format!("`{}`", d.name),
+                ));
             }
-            let model_dims = tensor_dims(outlet.dtype()).ok_or_else(|| mismatch(format!("{field}.{kind}[0]"), "a float tensor".into(), format!("{}", outlet.dtype())))?;
-            if !matches!(outlet.dtype(), ValueType::Tensor { ty: ort::value::TensorElementType::Float32, .. }) {
-                return Err(mismatch(format!("{field}.{kind}[0]"), "a float32 tensor (Reflex feeds f32)".into(), format!("{}", outlet.dtype())));
+            let model_dims = tensor_dims(outlet.dtype()).ok_or_else(|| {
+                mismatch(
+                    format!("{field}.{kind}[0]"),
+                    "a float tensor".into(),
+                    format!("{}", outlet.dtype()),
+                )
+            })?;
+            if !matches!(
+                outlet.dtype(),
+                ValueType::Tensor {
+                    ty: ort::value::TensorElementType::Float32,
+                    ..
+                }
+            ) {
+                return Err(mismatch(
+                    format!("{field}.{kind}[0]"),
+                    "a float32 tensor (Reflex feeds f32)".into(),
+                    format!("{}", outlet.dtype()),
+                ));
             }
             let ok = model_dims.len() == d.shape.len()
-                && model_dims.iter().zip(&d.shape).all(|(m, s)| *s > 0 && (*m == -1 || m == s));
+                && model_dims
+                    .iter()
+                    .zip(&d.shape)
+                    .all(|(m, s)| *s > 0 && (*m == -1 || m == s));
             if !ok {
-                return Err(mismatch(format!("{field}.{kind}[0].shape"), format!("{model_dims:?} (-1: any fixed size)"), format!("{:?}", d.shape)));
+                return Err(mismatch(
+                    format!("{field}.{kind}[0].shape"),
+                    format!("{model_dims:?} (-1: any fixed size)"),
+                    format!("{:?}", d.shape),
+                ));
             }
             shapes.push(d.shape.iter().map(|v| *v as usize).collect::<Vec<usize>>());
         }
         let (in_shape, out_shape) = (shapes[0].clone(), shapes[1].clone());
         let alloc = Allocator::default();
-        let input = Tensor::<f32>::new(&alloc, in_shape.clone()).map_err(|e| model_err(e.to_string()))?;
+        let input =
+            Tensor::<f32>::new(&alloc, in_shape.clone()).map_err(|e| model_err(e.to_string()))?;
         let out_name = decl.outputs[0].name.clone();
-        let out_tensor = Tensor::<f32>::new(&alloc, out_shape.clone()).map_err(|e| model_err(e.to_string()))?;
+        let out_tensor =
+            Tensor::<f32>::new(&alloc, out_shape.clone()).map_err(|e| model_err(e.to_string()))?;
         let options = RunOptions::new()
             .map_err(|e| model_err(e.to_string()))?
-            .with_outputs(OutputSelector::no_default().with(out_name.as_str()).preallocate(out_name.as_str(), out_tensor));
+            .with_outputs(
+                OutputSelector::no_default()
+                    .with(out_name.as_str())
+                    .preallocate(out_name.as_str(), out_tensor),
+            );
         let mut model = OnnxModel {
             session,
             input,
@@ -330,7 +405,9 @@ impl OnnxModel {
         let zeros_in = vec![0.0f32; model.input_len];
         let mut out = vec![0.0f32; model.output_len()];
         for _ in 0..opts.warmup_runs {
-            model.run(&zeros_in, &mut out).map_err(|e| model_err(format!("warm-up inference: {e}")))?;
+            model
+                .run(&zeros_in, &mut out)
+                .map_err(|e| model_err(format!("warm-up inference: {e}")))?;
         }
         Ok(model)
     }
@@ -372,7 +449,9 @@ impl OnnxModel {
             .session
             .run_with_options(ort::inputs![&self.input], &self.options)
             .map_err(|e| OnnxError::Run(e.to_string()))?;
-        let (_, y) = outputs[0].try_extract_tensor::<f32>().map_err(|e| OnnxError::Run(e.to_string()))?;
+        let (_, y) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| OnnxError::Run(e.to_string()))?;
         output.copy_from_slice(y);
         Ok(())
     }

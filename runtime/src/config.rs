@@ -56,8 +56,11 @@ pub struct Config {
     /// Real-time thread settings.
     #[serde(default)]
     pub realtime: RealtimeSection,
-    /// The controller to run.
+    /// The controller to run (with a policy: the start-up controller until the policy takes over).
     pub controller: ControllerSection,
+    /// A learned policy run through ONNX Runtime on the policy thread.
+    #[serde(default)]
+    pub policy: Option<PolicySection>,
     /// Faults injected on purpose (simulator runs and tests).
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -241,6 +244,58 @@ pub struct ControllerSection {
     pub duration_s: Option<f64>,
 }
 
+/// A learned policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// The model manifest (YAML beside the .onnx), relative to this config file's folder.
+    pub manifest: PathBuf,
+    /// ONNX Runtime settings.
+    #[serde(default)]
+    pub onnxruntime: OnnxRuntimeSection,
+}
+
+/// ONNX Runtime settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnnxRuntimeSection {
+    /// `libonnxruntime.so` to load (else `ORT_DYLIB_PATH`, else `.ort/libonnxruntime.so`),
+    /// relative to this config file's folder.
+    #[serde(default)]
+    pub library: Option<PathBuf>,
+    /// Execution providers in order of preference: `tensorrt`, `cuda`, `cpu`.
+    #[serde(default = "default_providers")]
+    pub providers: Vec<reflex_policies::onnx::Provider>,
+    /// TensorRT: fp16 engines.
+    #[serde(default)]
+    pub tensorrt_fp16: bool,
+    /// TensorRT: engine cache folder, relative to this config file's folder.
+    #[serde(default)]
+    pub tensorrt_engine_cache: Option<PathBuf>,
+    /// Inferences run at load, before the loop starts.
+    #[serde(default = "default_warmup")]
+    pub warmup_runs: usize,
+}
+
+fn default_providers() -> Vec<reflex_policies::onnx::Provider> {
+    vec![reflex_policies::onnx::Provider::Cpu]
+}
+fn default_warmup() -> usize {
+    10
+}
+
+impl Default for OnnxRuntimeSection {
+    fn default() -> Self {
+        Self {
+            library: None,
+            providers: default_providers(),
+            tensorrt_fp16: false,
+            tensorrt_engine_cache: None,
+            warmup_runs: default_warmup(),
+        }
+    }
+}
+
 /// A fault injected on purpose.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -251,6 +306,13 @@ pub enum Fault {
         at_s: f64,
         /// How long the cycle stalls (ms).
         duration_ms: f64,
+    },
+    /// The policy thread stops producing results from `at_s` for `duration_s`.
+    PolicyStall {
+        /// When (s since start).
+        at_s: f64,
+        /// How long (s).
+        duration_s: f64,
     },
     /// A force pushes the base from `at_s` for `duration_s` (simulator only).
     Push {
@@ -286,6 +348,15 @@ impl LoadedConfig {
     /// Control cycles per policy tick.
     pub fn policy_decimation(&self) -> u64 {
         (self.config.rates.control_hz / self.config.rates.policy_hz).round() as u64
+    }
+
+    /// A path from this config, resolved against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.file.parent().unwrap_or(Path::new(".")).join(p)
+        }
     }
 
     /// Physics steps per control cycle (1 when there is no simulator).
@@ -415,6 +486,16 @@ fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {
     for (i, f) in c.faults.iter().enumerate() {
         let (at_s, len, len_field) = match f {
             Fault::LatencySpike { at_s, duration_ms } => (*at_s, *duration_ms, "duration_ms"),
+            Fault::PolicyStall { at_s, duration_s } => {
+                if c.policy.is_none() {
+                    return Err(l.invalid(
+                        &format!("faults[{i}].kind"),
+                        "a fault that applies: policy_stall needs a `policy:` section",
+                        "policy_stall",
+                    ));
+                }
+                (*at_s, *duration_s, "duration_s")
+            }
             Fault::Push {
                 at_s,
                 duration_s,

@@ -8,6 +8,8 @@
 pub mod bench;
 pub mod config;
 pub mod control_loop;
+pub mod policy_thread;
+pub mod record;
 pub mod rt;
 pub mod run;
 pub mod stats;

@@ -42,6 +42,28 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Record expert demonstrations (the config's controller) in a policy's observation and
+    /// action layout, for behaviour cloning.
+    Record {
+        /// Config whose controller is the expert (its sim section sets noise, pushes, jitter).
+        #[arg(long)]
+        config: PathBuf,
+        /// Manifest giving the observation and action layout.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Robot time per episode (s).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Episodes (seeds seed, seed+1, ...).
+        #[arg(long, default_value_t = 4)]
+        episodes: usize,
+        /// Keep pairs from this time on in each episode (s).
+        #[arg(long, default_value_t = 0.0)]
+        skip: f64,
+        /// Output prefix: writes PREFIX.f32 and PREFIX.json.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Benchmarks that print figures and ratios against reference tools run alongside.
     Bench {
         #[command(subcommand)]
@@ -71,7 +93,40 @@ fn real_main() -> anyhow::Result<()> {
             let cfg = config::load(&config)?;
             let sim = run::build_sim(&cfg)?;
             run::build_controller(&cfg, &sim)?;
+            if let Some(p) = run::build_policy(&cfg, &sim)? {
+                for r in p.policy.providers() {
+                    println!(
+                        "policy model: providers requested {:?}, active {:?}",
+                        r.requested, r.active
+                    );
+                    for (ep, why) in &r.failed {
+                        println!("  {ep:?} unavailable: {why}");
+                    }
+                }
+            }
             println!("{}: ok", config.display());
+            Ok(())
+        }
+        Command::Record {
+            config,
+            manifest,
+            duration,
+            episodes,
+            skip,
+            out,
+        } => {
+            let cfg = config::load(&config)?;
+            let demos = reflex_runtime::record::record(&cfg, &manifest, duration, episodes, skip)?;
+            demos
+                .save(&out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "recorded {} pairs (obs {}, action {}) to {}.f32/.json",
+                demos.rows(),
+                demos.obs_dim,
+                demos.act_dim,
+                out.display()
+            );
             Ok(())
         }
         Command::Bench { which } => reflex_runtime::bench::run(which),
@@ -157,7 +212,11 @@ fn print_summary(r: &RunReport) {
         ),
         RobotOutcome::Arm {
             max_joint_tracking_error_rad,
-        } => println!("  robot: max joint tracking error {max_joint_tracking_error_rad:.4} rad"),
+            final_ee_position_m: p,
+        } => println!(
+            "  robot: max joint tracking error {max_joint_tracking_error_rad:.4} rad; end effector at ({:.3}, {:.3}, {:.3}) m",
+            p[0], p[1], p[2]
+        ),
     }
     for line in &r.realtime.refused {
         println!("  realtime refused: {line}");

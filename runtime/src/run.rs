@@ -3,7 +3,11 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use reflex_hardware::{ImuState, Robot, RobotKind};
+use reflex_hardware::{ImuState, Robot, RobotKind, RobotState};
+use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
+use reflex_policies::manifest::{Manifest, PolicyKind};
+use reflex_policies::onnx::{self, ProviderReport, SessionOptions};
+use reflex_policies::policy::OnnxPolicy;
 use reflex_policies::{Controller, JointPdHold, PdGains, StandUp};
 use reflex_sim::{Model, SensorNoise, SimConfig, SimRobot};
 use serde::Serialize;
@@ -12,6 +16,9 @@ use crate::config::{
     joint_map_values, per_joint_values, ClockKind, ConfigError, ControllerKind, Fault, LoadedConfig,
 };
 use crate::control_loop::{ControlLoop, InjectedStall};
+use crate::policy_thread::{
+    self, PolicyFollower, PolicyShared, PolicyStall, PolicyThreadReport, PolicyTiming,
+};
 use crate::rt::{self, now_ns, sleep_until_ns, RtStatus};
 use crate::stats::LatencySummaryUs;
 
@@ -32,6 +39,12 @@ pub enum RunError {
     /// The robot refused a lifecycle transition.
     #[error("robot: {0}")]
     Hardware(#[from] reflex_hardware::HwError),
+    /// A model manifest was refused.
+    #[error(transparent)]
+    Manifest(#[from] reflex_policies::manifest::ManifestError),
+    /// ONNX Runtime or a model was refused.
+    #[error(transparent)]
+    Onnx(#[from] reflex_policies::onnx::OnnxError),
     /// The RT thread could not be started or died.
     #[error("RT thread: {0}")]
     Thread(String),
@@ -121,10 +134,13 @@ pub enum RobotOutcome {
         /// Largest |pitch| (rad).
         max_abs_pitch_rad: f64,
     },
-    /// Arm: the largest |q* − q| over all joints and cycles.
+    /// Arm: the largest |q* − q| over all joints and cycles (joint-space control), and where
+    /// the end effector ended.
     Arm {
-        /// Largest tracking error (rad).
+        /// Largest joint tracking error (rad) while under joint PD (0 under impedance control).
         max_joint_tracking_error_rad: f64,
+        /// End-effector position at the end, base frame (m).
+        final_ee_position_m: [f64; 3],
     },
 }
 
@@ -171,6 +187,8 @@ pub struct RunReport {
     pub realtime: RtStatus,
     /// How the robot fared.
     pub outcome: RobotOutcome,
+    /// The learned policy, when the config runs one.
+    pub policy: Option<PolicyReport>,
 }
 
 /// Live progress, readable from another thread while the loop runs.
@@ -210,6 +228,7 @@ struct OutcomeTracker {
     max_roll: f64,
     max_pitch: f64,
     max_err: f64,
+    ee: [f64; 3],
 }
 
 impl OutcomeTracker {
@@ -224,6 +243,7 @@ impl OutcomeTracker {
             max_roll: 0.0,
             max_pitch: 0.0,
             max_err: 0.0,
+            ee: [0.0; 3],
         }
     }
 
@@ -245,9 +265,14 @@ impl OutcomeTracker {
             }
             RobotKind::Arm => {
                 let q = &l.state().joints.position_rad;
-                let target = &l.command().position_rad;
-                for (a, b) in q.iter().zip(target) {
-                    self.max_err = self.max_err.max((a - b).abs());
+                let cmd = l.command();
+                if let Some(ee) = l.state().end_effector {
+                    self.ee = ee.position_m;
+                }
+                for (i, (a, b)) in q.iter().zip(&cmd.position_rad).enumerate() {
+                    if cmd.kp[i] > 0.0 {
+                        self.max_err = self.max_err.max((a - b).abs());
+                    }
                 }
             }
         }
@@ -265,6 +290,7 @@ impl OutcomeTracker {
             },
             RobotKind::Arm => RobotOutcome::Arm {
                 max_joint_tracking_error_rad: self.max_err,
+                final_ee_position_m: self.ee,
             },
         }
     }
@@ -278,6 +304,189 @@ struct PushWindow {
     force_n: [f64; 3],
 }
 
+/// The simulated world's side of a cycle: scheduled pushes, then physics.
+struct World {
+    pushes: Vec<PushWindow>,
+    pushing: bool,
+    physics_steps: usize,
+}
+
+impl World {
+    fn advance(&mut self, n: u64, sim: &mut SimRobot) {
+        let push = self
+            .pushes
+            .iter()
+            .find(|p| n >= p.from_cycle && n < p.to_cycle);
+        match (push, self.pushing) {
+            (Some(p), _) => {
+                sim.set_base_push(p.force_n);
+                self.pushing = true;
+            }
+            (None, true) => {
+                sim.set_base_push([0.0; 3]);
+                self.pushing = false;
+            }
+            (None, false) => {}
+        }
+        sim.step(self.physics_steps);
+    }
+}
+
+/// Faults of a config, in control cycles and policy ticks.
+struct FaultPlan {
+    stalls: Vec<InjectedStall>,
+    pushes: Vec<PushWindow>,
+    policy_stalls: Vec<PolicyStall>,
+}
+
+fn plan_faults(cfg: &LoadedConfig) -> FaultPlan {
+    let c = &cfg.config;
+    let hz = c.rates.control_hz;
+    let cycle = |t: f64| (t * hz).round() as u64;
+    let mut plan = FaultPlan {
+        stalls: Vec::new(),
+        pushes: Vec::new(),
+        policy_stalls: Vec::new(),
+    };
+    for f in &c.faults {
+        match *f {
+            Fault::LatencySpike { at_s, duration_ms } => plan.stalls.push(InjectedStall {
+                cycle: cycle(at_s),
+                duration_ns: (duration_ms * 1e6) as u64,
+            }),
+            Fault::Push {
+                at_s,
+                duration_s,
+                force_n,
+            } => plan.pushes.push(PushWindow {
+                from_cycle: cycle(at_s),
+                to_cycle: cycle(at_s + duration_s),
+                force_n,
+            }),
+            Fault::PolicyStall { at_s, duration_s } => plan.policy_stalls.push(PolicyStall {
+                from_tick: (at_s * c.rates.policy_hz).round() as u64,
+                ticks: ((duration_s * c.rates.policy_hz).round() as u64).max(1),
+            }),
+        }
+    }
+    plan
+}
+
+/// A loaded policy with what the RT side needs to execute it.
+pub struct LoadedPolicy {
+    /// The policy (for the policy thread).
+    pub policy: OnnxPolicy,
+    /// The impedance controller for manipulation policies.
+    pub impedance: Option<CartesianImpedance>,
+    /// Interpolate joint targets over a policy period.
+    pub interpolate: bool,
+}
+
+/// Loads ONNX Runtime, the manifest and its models for `robot`: everything is checked here,
+/// before the robot moves. `Ok(None)` when the config has no policy.
+pub fn build_policy(
+    cfg: &LoadedConfig,
+    robot: &dyn Robot,
+) -> Result<Option<LoadedPolicy>, RunError> {
+    let Some(p) = &cfg.config.policy else {
+        return Ok(None);
+    };
+    let spec = robot.spec();
+    let library = p.onnxruntime.library.as_ref().map(|l| cfg.resolve(l));
+    onnx::runtime(library.as_deref())?;
+    let manifest = Manifest::load(&cfg.resolve(&p.manifest), &spec.model, &spec.joint_names)?;
+    if (manifest.decl.policy_hz - cfg.config.rates.policy_hz).abs() > 1e-9 {
+        return Err(cfg
+            .invalid(
+                "rates.policy_hz",
+                format!(
+                    "the policy's rate {} Hz (policy_hz in {})",
+                    manifest.decl.policy_hz,
+                    manifest.file.display()
+                ),
+                cfg.config.rates.policy_hz.to_string(),
+            )
+            .into());
+    }
+    let opts = SessionOptions {
+        providers: p.onnxruntime.providers.clone(),
+        tensorrt_fp16: p.onnxruntime.tensorrt_fp16,
+        tensorrt_engine_cache: p
+            .onnxruntime
+            .tensorrt_engine_cache
+            .as_ref()
+            .map(|d| cfg.resolve(d)),
+        warmup_runs: p.onnxruntime.warmup_runs,
+    };
+    let interpolate = manifest
+        .decl
+        .joint_action
+        .as_ref()
+        .map(|a| a.interpolate)
+        .unwrap_or(false);
+    let impedance = match (&manifest.decl.ee_action, manifest.action_space()) {
+        (Some(ee), PolicyKind::Manipulation) => {
+            let desc = Model::from_name(&spec.model)
+                .map(|m| m.description())
+                .ok_or_else(|| cfg.invalid("robot.model", "a known model", spec.model.clone()))?;
+            let (tip, tcp) = desc.end_effector.ok_or_else(|| {
+                cfg.invalid(
+                    "policy.manifest",
+                    "a manipulation policy for an arm",
+                    format!("`{}` has no end effector", spec.model),
+                )
+            })?;
+            let chain =
+                Chain::from_urdf(desc.urdf, desc.base_link, tip, tcp, spec).map_err(|e| {
+                    cfg.invalid(
+                        "robot.model",
+                        "a URDF with a chain to the end effector",
+                        e.to_string(),
+                    )
+                })?;
+            let i = &ee.impedance;
+            Some(CartesianImpedance::new(
+                chain,
+                ImpedanceGains {
+                    translational_stiffness: i.translational_stiffness_n_m,
+                    rotational_stiffness: i.rotational_stiffness_nm_rad,
+                    translational_damping: i.translational_damping_n_s_m,
+                    rotational_damping: i.rotational_damping_nm_s_rad,
+                    max_position_error_m: i.max_position_error_m,
+                    max_rotation_error_rad: i.max_rotation_error_rad,
+                    joint_damping: i.joint_damping_nm_s_rad,
+                },
+            ))
+        }
+        _ => None,
+    };
+    let policy = OnnxPolicy::load(manifest, spec, &opts)?;
+    Ok(Some(LoadedPolicy {
+        policy,
+        impedance,
+        interpolate,
+    }))
+}
+
+/// The policy's part of the run report.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyReport {
+    /// Manifest file.
+    pub manifest: String,
+    /// Policy kind.
+    pub kind: PolicyKind,
+    /// Execution providers per model: requested, active, failed with reasons.
+    pub providers: Vec<ProviderReport>,
+    /// When the policy took over from the start-up controller (s); null if it never did.
+    pub handover_s: Option<f64>,
+    /// Policy results that had not arrived one policy period after their tick.
+    pub late_results: u64,
+    /// Longest run of consecutive late results.
+    pub max_consecutive_late: u64,
+    /// The policy thread's own figures.
+    pub thread: PolicyThreadReport,
+}
+
 /// Runs the configured loop for `duration_s` of robot time on a dedicated RT thread.
 /// `progress` is updated as it goes. Returns the run report.
 pub fn run(
@@ -285,44 +494,84 @@ pub fn run(
     duration_s: f64,
     progress: Arc<Progress>,
 ) -> Result<RunReport, RunError> {
-    let sim = build_sim(cfg)?;
-    let controller = build_controller(cfg, &sim)?;
+    let mut sim = build_sim(cfg)?;
+    let startup = build_controller(cfg, &sim)?;
+    let loaded = build_policy(cfg, &sim)?;
     let c = &cfg.config;
     let control_hz = c.rates.control_hz;
     let cycles_total = (duration_s * control_hz).round().max(1.0) as u64;
-    let mut stalls = Vec::new();
-    let mut pushes = Vec::new();
-    for f in &c.faults {
-        match *f {
-            Fault::LatencySpike { at_s, duration_ms } => stalls.push(InjectedStall {
-                cycle: (at_s * control_hz).round() as u64,
-                duration_ns: (duration_ms * 1e6) as u64,
-            }),
-            Fault::Push {
-                at_s,
-                duration_s,
-                force_n,
-            } => pushes.push(PushWindow {
-                from_cycle: (at_s * control_hz).round() as u64,
-                to_cycle: ((at_s + duration_s) * control_hz).round() as u64,
-                force_n,
-            }),
-        }
-    }
+    let plan = plan_faults(cfg);
     let kind = sim.spec().kind;
-    let mut ctl = ControlLoop::new(sim, controller, control_hz, cfg.policy_decimation(), stalls);
-    let physics_steps = cfg.physics_decimation();
+    let n_joints = sim.spec().num_joints();
     let clock = c
         .sim
         .as_ref()
         .map(|s| s.clock)
         .unwrap_or(ClockKind::Realtime);
+    let period_ns = (1e9 / control_hz).round() as u64;
+    let timing = PolicyTiming {
+        clock,
+        decimation: cfg.policy_decimation(),
+        period_ns,
+    };
+
+    let mut policy_thread = None;
+    let controller: Box<dyn Controller> = match loaded {
+        None => startup,
+        Some(lp) => {
+            let shared = Arc::new(PolicyShared::default());
+            let mut first = RobotState::new(sim.spec());
+            sim.read(&mut first)?;
+            let meta = (
+                lp.policy.manifest().file.display().to_string(),
+                lp.policy.kind(),
+                lp.policy.providers(),
+            );
+            for p in &meta.2 {
+                for (ep, why) in &p.failed {
+                    eprintln!("[reflex] execution provider {ep:?} unavailable: {why}");
+                }
+            }
+            let (handle, state_in, targets) = policy_thread::spawn(
+                lp.policy,
+                n_joints,
+                &first,
+                timing,
+                plan.policy_stalls.clone(),
+                shared.clone(),
+            )
+            .map_err(|e| RunError::Thread(e.to_string()))?;
+            policy_thread = Some((handle, shared.clone(), meta));
+            Box::new(PolicyFollower::new(
+                startup,
+                state_in,
+                targets,
+                lp.impedance,
+                lp.interpolate,
+                n_joints,
+                timing,
+                shared,
+            ))
+        }
+    };
+    let mut ctl = ControlLoop::new(
+        sim,
+        controller,
+        control_hz,
+        cfg.policy_decimation(),
+        plan.stalls,
+    );
+    let mut world = World {
+        pushes: plan.pushes,
+        pushing: false,
+        physics_steps: cfg.physics_decimation(),
+    };
     let rt_cfg = c.realtime.clone();
     let file = cfg.file.display().to_string();
     let robot_name = c.robot.model.clone();
     let policy_hz = c.rates.policy_hz;
 
-    let handle = std::thread::Builder::new()
+    let rt_thread = std::thread::Builder::new()
         .name("reflex-rt".into())
         .spawn(move || -> Result<RunReport, RunError> {
             // Lockstep runs as fast as it can: a SCHED_FIFO busy loop would only starve the
@@ -337,10 +586,8 @@ pub fn run(
             ctl.start()?;
             let mut tracker = OutcomeTracker::new(kind);
             let mut holding_since: Option<f64> = None;
-            let period_ns = (1e9 / control_hz).round() as u64;
             let wall_start = now_ns();
             let mut deadline = wall_start + period_ns;
-            let mut pushing = false;
             for n in 0..cycles_total {
                 if clock == ClockKind::Realtime {
                     sleep_until_ns(deadline);
@@ -350,24 +597,12 @@ pub fn run(
                 let cycle_start = now_ns();
                 ctl.cycle();
                 // The world side: pushes and physics (the robot's own time), measured apart.
-                let push = pushes.iter().find(|p| n >= p.from_cycle && n < p.to_cycle);
-                match (push, pushing) {
-                    (Some(p), _) => {
-                        ctl.robot_mut().set_base_push(p.force_n);
-                        pushing = true;
-                    }
-                    (None, true) => {
-                        ctl.robot_mut().set_base_push([0.0; 3]);
-                        pushing = false;
-                    }
-                    (None, false) => {}
-                }
                 let p0 = now_ns();
-                ctl.robot_mut().step(physics_steps);
+                world.advance(n, ctl.robot_mut());
                 let end = now_ns();
                 ctl.stats.physics.record_ns(end - p0);
                 let t_s = (n + 1) as f64 / control_hz;
-                if holding_since.is_none() && ctl.phase() == "holding" {
+                if holding_since.is_none() && matches!(ctl.phase(), "holding" | "policy") {
                     holding_since = Some(t_s);
                 }
                 tracker.observe(&ctl, t_s, holding_since);
@@ -410,7 +645,7 @@ pub fn run(
                 cycles: s.cycles,
                 rate_hz: control_hz,
                 policy_hz,
-                physics_steps_per_cycle: physics_steps,
+                physics_steps_per_cycle: world.physics_steps,
                 overruns: s.overruns,
                 missed_deadlines: s.missed_deadlines,
                 wakeup_latency_us: (clock == ClockKind::Realtime).then(|| s.wakeup.summary_us()),
@@ -421,10 +656,33 @@ pub fn run(
                 final_mode: ctl.phase().to_string(),
                 realtime: rt_status,
                 outcome: tracker.finish(),
+                policy: None,
             })
         })
-        .map_err(|e| RunError::Thread(e.to_string()))?;
-    handle
-        .join()
-        .map_err(|_| RunError::Thread("the RT thread panicked".into()))?
+        .map_err(|e| RunError::Thread(e.to_string()));
+    let result = rt_thread.and_then(|h| {
+        h.join()
+            .map_err(|_| RunError::Thread("the RT thread panicked".into()))?
+    });
+    // Whatever happened to the RT thread, the policy thread ends here.
+    let policy_report = policy_thread.map(|(handle, shared, (manifest, kind, providers))| {
+        shared.stop.store(true, Ordering::Release);
+        let thread = handle.join();
+        (shared, manifest, kind, providers, thread)
+    });
+    let mut report = result?;
+    if let Some((shared, manifest, kind, providers, thread)) = policy_report {
+        let thread = thread.map_err(|_| RunError::Thread("the policy thread panicked".into()))?;
+        let handover = shared.handover_cycle.load(Ordering::Acquire);
+        report.policy = Some(PolicyReport {
+            manifest,
+            kind,
+            providers,
+            handover_s: (handover != u64::MAX).then(|| handover as f64 / control_hz),
+            late_results: shared.late_results.load(Ordering::Acquire),
+            max_consecutive_late: shared.max_consecutive_late.load(Ordering::Acquire),
+            thread,
+        });
+    }
+    Ok(report)
 }

@@ -42,7 +42,8 @@ pub struct SimRobot {
     /// Rotation of the IMU frame in its (merged) body's frame.
     imu_rotation: Rotation,
     base_body: RigidBodyHandle,
-    ee: Option<(RigidBodyHandle, Vector)>,
+    /// End-effector body and the tool point's pose in that body's frame.
+    ee: Option<(RigidBodyHandle, Pose)>,
     physics_dt_s: f64,
     time_s: f64,
     steps: u64,
@@ -186,7 +187,7 @@ impl SimRobot {
             Some((link, tcp)) => {
                 let (body, offset) = body_of_link(link)?;
                 let tcp = Vector::new(tcp[0] as Real, tcp[1] as Real, tcp[2] as Real);
-                Some((body, offset.transform_point(tcp)))
+                Some((body, offset * Pose::from_translation(tcp)))
             }
             None => None,
         };
@@ -498,8 +499,8 @@ impl Robot for SimRobot {
         ];
         if let (Some((body, offset)), Some(ee)) = (self.ee, out.end_effector.as_mut()) {
             let base_inv = self.world.bodies[self.base_body].position().inverse();
-            let pose = base_inv * *self.world.bodies[body].position();
-            let p = pose.transform_point(offset);
+            let pose = base_inv * *self.world.bodies[body].position() * offset;
+            let p = pose.translation;
             let r = pose.rotation;
             ee.position_m = [p.x as f64, p.y as f64, p.z as f64];
             ee.orientation_xyzw = [r.x as f64, r.y as f64, r.z as f64, r.w as f64];

@@ -1,0 +1,115 @@
+//! Recording expert demonstrations in the simulator (`reflex record`).
+//!
+//! The config's controller is the expert; the manifest says how a policy would see the robot
+//! (observation layout) and act (joint action: target = default + action × scale). Each policy
+//! tick yields one pair (observation, expert action in the policy's action space). Episodes
+//! differ by seed (initial-pose jitter, sensor noise); the config's pushes apply to each.
+//! Offline and in lockstep: this is a data tool, not the RT loop.
+
+use std::io::Write;
+use std::path::Path;
+
+use reflex_hardware::Robot;
+use reflex_policies::manifest::Manifest;
+use reflex_policies::observation::{JointActionMap, ObservationBuilder};
+use serde::Serialize;
+
+use crate::config::LoadedConfig;
+use crate::control_loop::ControlLoop;
+use crate::run::{build_controller, build_sim, RunError};
+
+/// Recorded pairs, row-major.
+#[derive(Debug, Clone, Default)]
+pub struct Demonstrations {
+    /// Observation width.
+    pub obs_dim: usize,
+    /// Action width.
+    pub act_dim: usize,
+    /// Observations, `rows × obs_dim`.
+    pub obs: Vec<f32>,
+    /// Expert actions, `rows × act_dim`.
+    pub act: Vec<f32>,
+}
+
+impl Demonstrations {
+    /// Number of pairs.
+    pub fn rows(&self) -> usize {
+        if self.obs_dim == 0 {
+            0
+        } else {
+            self.obs.len() / self.obs_dim
+        }
+    }
+
+    /// Writes `PATH.f32` (observations then actions, little-endian f32) and `PATH.json`
+    /// (`{"rows", "obs_dim", "act_dim"}`) — what `numpy.fromfile` reads.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        #[derive(Serialize)]
+        struct Header {
+            rows: usize,
+            obs_dim: usize,
+            act_dim: usize,
+        }
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path.with_extension("f32"))?);
+        for v in self.obs.iter().chain(&self.act) {
+            f.write_all(&v.to_le_bytes())?;
+        }
+        f.flush()?;
+        let h = Header {
+            rows: self.rows(),
+            obs_dim: self.obs_dim,
+            act_dim: self.act_dim,
+        };
+        std::fs::write(
+            path.with_extension("json"),
+            serde_json::to_string(&h).unwrap_or_default(),
+        )
+    }
+}
+
+/// Records `episodes` episodes of `duration_s` each, keeping the pairs from `skip_s` on (e.g. to
+/// leave out a stand-up whose targets depend on time, not on the state).
+pub fn record(
+    cfg: &LoadedConfig,
+    manifest: &Path,
+    duration_s: f64,
+    episodes: usize,
+    skip_s: f64,
+) -> Result<Demonstrations, RunError> {
+    let mut demos = Demonstrations::default();
+    for e in 0..episodes {
+        let mut c = cfg.clone();
+        if let Some(sim) = c.config.sim.as_mut() {
+            sim.seed = sim.seed.wrapping_add(e as u64);
+        }
+        let sim = build_sim(&c)?;
+        let spec = sim.spec().clone();
+        let m = Manifest::load(manifest, &spec.model, &spec.joint_names)?;
+        let mut obs = ObservationBuilder::new(&m, &spec)?;
+        let map = JointActionMap::new(&m, &spec)?;
+        let controller = build_controller(&c, &sim)?;
+        let dec = c.policy_decimation();
+        let mut l = ControlLoop::new(sim, controller, c.config.rates.control_hz, dec, vec![]);
+        l.start()?;
+        demos.obs_dim = obs.len();
+        demos.act_dim = m.action_len();
+        let mut o = vec![0.0f32; obs.len()];
+        let mut a = vec![0.0f32; m.action_len()];
+        let cycles = (duration_s * c.config.rates.control_hz).round() as u64;
+        let physics = c.physics_decimation();
+        for n in 0..cycles {
+            l.cycle();
+            if n % dec == 0 {
+                // The observation carries the previous expert action as `last_action`.
+                obs.build(l.state(), &m.decl.command, &a, &mut o);
+                map.action_from_targets(&l.command().position_rad, &mut a);
+                if n as f64 / c.config.rates.control_hz >= skip_s {
+                    demos.obs.extend_from_slice(&o);
+                    demos.act.extend_from_slice(&a);
+                }
+            }
+            l.robot_mut().step(physics);
+        }
+    }
+    Ok(demos)
+}
