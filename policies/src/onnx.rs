@@ -260,6 +260,43 @@ pub struct OnnxModel {
     file: PathBuf,
 }
 
+/// Refuses a model whose initializers or constants hold NaN or infinity: ONNX Runtime loads such a
+/// model happily and the robot would find out in the loop.
+fn check_weights_finite(file: &Path) -> Result<(), String> {
+    use prost::Message;
+    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let model = crate::onnx_proto::ModelProto::decode(bytes.as_slice())
+        .map_err(|e| format!("not an ONNX protobuf: {e}"))?;
+    let Some(graph) = model.graph else {
+        return Err("the model has no graph".into());
+    };
+    let constants = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Constant")
+        .flat_map(|n| {
+            n.attribute.iter().filter_map(|a| {
+                a.t.clone()
+                    .map(|t| (n.output.first().cloned().unwrap_or_default(), t))
+            })
+        });
+    let initializers = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.clone(), t.clone()));
+    for (name, t) in initializers.chain(constants) {
+        if let Some(values) = t.to_f32() {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(format!(
+                    "tensor `{name}` holds a non-finite value ({}) at index {i}",
+                    values[i]
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn tensor_dims(v: &ValueType) -> Option<Vec<i64>> {
     match v {
         ValueType::Tensor { shape, .. } => Some(shape.to_vec()),
@@ -285,6 +322,7 @@ impl OnnxModel {
         if !file.exists() {
             return Err(model_err("file does not exist".into()));
         }
+        check_weights_finite(&file).map_err(model_err)?;
         let mut builder = Session::builder(env)
             .and_then(|b| {
                 b.with_optimization_level(GraphOptimizationLevel::All)
@@ -454,5 +492,28 @@ impl OnnxModel {
             .map_err(|e| OnnxError::Run(e.to_string()))?;
         output.copy_from_slice(y);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_is_an_error_that_says_how_to_provide_it() {
+        // Nothing in this test binary loads the library, so the configured path is tried.
+        let err = runtime(Some(Path::new("/nonexistent/libonnxruntime.so"))).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("/nonexistent/libonnxruntime.so") && msg.contains("does not exist"),
+            "{msg}"
+        );
+        let not_found = OnnxError::NotFound {
+            looked: "a, b".into(),
+        }
+        .to_string();
+        for hint in ["./dev setup", "ORT_DYLIB_PATH", "onnxruntime.library"] {
+            assert!(not_found.contains(hint), "{not_found}");
+        }
     }
 }

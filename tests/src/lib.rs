@@ -37,3 +37,38 @@ pub fn load_text(tag: &str, text: &str) -> LoadedConfig {
     let path = write_temp(tag, text);
     config::load(&path).unwrap_or_else(|e| panic!("config {tag} refused: {e}"))
 }
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// A shipped config's text with its `../../` paths made absolute, so the text still works when
+/// written somewhere else.
+pub fn shipped_text_abs(name: &str) -> String {
+    shipped_text(name).replace("../../", &format!("{}/", repo_root().display()))
+}
+
+/// Runs `.venv/bin/python` (installed by `./dev setup`) with `args` from the repo root.
+pub fn venv_python(args: &[&str]) -> std::process::Output {
+    let py = repo_root().join(".venv/bin/python");
+    assert!(
+        py.exists(),
+        "{} is missing: run `./dev setup` (the README's `./dev test` does it)",
+        py.display()
+    );
+    let out = std::process::Command::new(py)
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "python {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
