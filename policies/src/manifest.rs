@@ -523,7 +523,9 @@ impl Manifest {
                     }
                 }
                 for k in 0..3 {
-                    if !(a.workspace.min_m[k] < a.workspace.max_m[k]) {
+                    if a.workspace.min_m[k].partial_cmp(&a.workspace.max_m[k])
+                        != Some(std::cmp::Ordering::Less)
+                    {
                         return Err(self.invalid(
                             "ee_action.workspace",
                             "min_m < max_m on every axis",

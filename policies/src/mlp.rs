@@ -498,7 +498,7 @@ impl Mlp {
                         "Mul" => ElementOp::Mul,
                         _ => ElementOp::Div,
                     };
-                    if op == ElementOp::Div && c.iter().any(|v| *v == 0.0) {
+                    if op == ElementOp::Div && c.contains(&0.0) {
                         return Err(structure(
                             file,
                             format!("node `{}` (Div): divides by zero", node.name),
@@ -736,6 +736,162 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// Encodes the MLP as an ONNX model (opset 17): `Gemm` (transB = 1) per affine layer, the
+    /// activations as their operators, element-wise layers as `Add`/`Sub`/`Mul`/`Div` with
+    /// constant initializers. Input and output are `[1, N]` float tensors.
+    pub fn to_onnx(&self, doc: &str) -> Vec<u8> {
+        use crate::onnx_proto::*;
+        use prost::Message;
+        let tensor = |name: &str, dims: Vec<i64>, v: &[f32]| TensorProto {
+            dims,
+            data_type: DATA_TYPE_FLOAT,
+            name: name.to_string(),
+            raw_data: v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            ..Default::default()
+        };
+        let value_info = |name: &str, n: usize| ValueInfoProto {
+            name: name.to_string(),
+            r#type: Some(TypeProto {
+                tensor_type: Some(TensorTypeProto {
+                    elem_type: DATA_TYPE_FLOAT,
+                    shape: Some(TensorShapeProto {
+                        dim: vec![
+                            Dimension {
+                                dim_value: Some(1),
+                                dim_param: None,
+                            },
+                            Dimension {
+                                dim_value: Some(n as i64),
+                                dim_param: None,
+                            },
+                        ],
+                    }),
+                }),
+            }),
+        };
+        let float_attr = |name: &str, f: f32| AttributeProto {
+            name: name.to_string(),
+            f,
+            r#type: 1,
+            ..Default::default()
+        };
+        let mut nodes = Vec::new();
+        let mut inits = Vec::new();
+        let mut cur = self.input_name.clone();
+        let last = self.layers.len().saturating_sub(1);
+        for (i, l) in self.layers.iter().enumerate() {
+            let out = if i == last {
+                self.output_name.clone()
+            } else {
+                format!("h{i}")
+            };
+            let node = |op: &str, inputs: Vec<String>, attribute: Vec<AttributeProto>| NodeProto {
+                input: inputs,
+                output: vec![out.clone()],
+                name: format!("{}{i}", op.to_lowercase()),
+                op_type: op.to_string(),
+                attribute,
+                ..Default::default()
+            };
+            match l {
+                Layer::Affine {
+                    w,
+                    b,
+                    inputs,
+                    outputs,
+                } => {
+                    inits.push(tensor(
+                        &format!("w{i}"),
+                        vec![*outputs as i64, *inputs as i64],
+                        w,
+                    ));
+                    inits.push(tensor(&format!("b{i}"), vec![*outputs as i64], b));
+                    let trans_b = AttributeProto {
+                        name: "transB".into(),
+                        i: 1,
+                        r#type: 2,
+                        ..Default::default()
+                    };
+                    nodes.push(node(
+                        "Gemm",
+                        vec![cur.clone(), format!("w{i}"), format!("b{i}")],
+                        vec![trans_b],
+                    ));
+                }
+                Layer::Elementwise { op, c } => {
+                    inits.push(tensor(&format!("c{i}"), vec![c.len() as i64], c));
+                    let name = match op {
+                        ElementOp::Add => "Add",
+                        ElementOp::Sub => "Sub",
+                        ElementOp::Mul => "Mul",
+                        ElementOp::Div => "Div",
+                    };
+                    nodes.push(node(name, vec![cur.clone(), format!("c{i}")], vec![]));
+                }
+                Layer::Activation(a) => {
+                    let (op, attrs) = match a {
+                        Activation::Relu => ("Relu", vec![]),
+                        Activation::Tanh => ("Tanh", vec![]),
+                        Activation::Elu(al) => ("Elu", vec![float_attr("alpha", *al)]),
+                        Activation::LeakyRelu(al) => ("LeakyRelu", vec![float_attr("alpha", *al)]),
+                    };
+                    nodes.push(node(op, vec![cur.clone()], attrs));
+                }
+            }
+            cur = out;
+        }
+        let model = ModelProto {
+            ir_version: 8,
+            producer_name: "reflex".into(),
+            doc_string: doc.into(),
+            graph: Some(GraphProto {
+                node: nodes,
+                name: "mlp".into(),
+                initializer: inits,
+                input: vec![value_info(&self.input_name, self.inputs)],
+                output: vec![value_info(&self.output_name, self.outputs)],
+                ..Default::default()
+            }),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            ..Default::default()
+        };
+        model.encode_to_vec()
+    }
+}
+
+/// A dense ReLU MLP with deterministic pseudo-random weights (He-scaled), e.g. the
+/// 48 → 256 → 256 → 12 network the benchmarks compare runtimes on.
+pub fn random_relu_mlp(widths: &[usize], seed: u64) -> Mlp {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+    };
+    let mut layers = Vec::new();
+    for k in 0..widths.len() - 1 {
+        let (i, o) = (widths[k], widths[k + 1]);
+        let s = (6.0 / i as f64).sqrt();
+        layers.push(Layer::Affine {
+            w: (0..i * o).map(|_| (next() * s) as f32).collect(),
+            b: (0..o).map(|_| (next() * 0.1) as f32).collect(),
+            inputs: i,
+            outputs: o,
+        });
+        if k + 2 < widths.len() {
+            layers.push(Layer::Activation(Activation::Relu));
+        }
+    }
+    Mlp::from_layers(layers, "obs".into(), "action".into(), widths[0])
+}
+
 /// Folds `Affine` followed by an element-wise `Add` (MatMul + Add) into the affine bias.
 fn fold_bias(layers: Vec<Layer>) -> Vec<Layer> {
     let mut out: Vec<Layer> = Vec::with_capacity(layers.len());
@@ -912,6 +1068,18 @@ mod tests {
         assert!((per[4].bound - 6f64.sqrt()).abs() < 1e-6 && per[4].bound >= 6f64.sqrt());
         let expected = per.iter().map(|p| p.bound).product::<f64>();
         assert_eq!(total, expected);
+    }
+
+    #[test]
+    fn onnx_export_round_trips_through_the_loader() {
+        let mut m = random_relu_mlp(&[5, 16, 3], 7);
+        let bytes = m.to_onnx("test");
+        let mut back = Mlp::from_bytes(Path::new("mem.onnx"), &bytes).unwrap();
+        let x = [0.1, -0.2, 0.3, 0.4, -0.5];
+        let (mut a, mut b) = ([0.0f32; 3], [0.0f32; 3]);
+        m.run(&x, &mut a).unwrap();
+        back.run(&x, &mut b).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -304,6 +304,92 @@ fn tensor_dims(v: &ValueType) -> Option<Vec<i64>> {
     }
 }
 
+fn open_session(
+    file: &Path,
+    opts: &SessionOptions,
+) -> Result<(Session, ProviderReport), OnnxError> {
+    let env = environment()?;
+    let model_err = |reason: String| OnnxError::Model {
+        file: file.to_path_buf(),
+        reason,
+    };
+    if !file.exists() {
+        return Err(model_err("file does not exist".into()));
+    }
+    check_weights_finite(file).map_err(model_err)?;
+    let mut builder = Session::builder(env)
+        .and_then(|b| {
+            b.with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(Into::into)
+        })
+        .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+        .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+        .map_err(|e: ort::Error| model_err(e.to_string()))?;
+    let mut report = ProviderReport {
+        requested: opts.providers.clone(),
+        ..Default::default()
+    };
+    for &p in &opts.providers {
+        match register(&mut builder, p, opts) {
+            Ok(()) => {
+                report.active.get_or_insert(p);
+            }
+            Err(reason) => report.failed.push((p, reason)),
+        }
+    }
+    // ONNX Runtime always keeps its CPU kernels as the last resort.
+    report.active.get_or_insert(Provider::Cpu);
+    let session = builder
+        .commit_from_file(file)
+        .map_err(|e| model_err(e.to_string()))?;
+    Ok((session, report))
+}
+
+/// Preallocates the input and output tensors and runs the warm-up inferences.
+fn finish(
+    session: Session,
+    file: PathBuf,
+    in_shape: Vec<usize>,
+    out_shape: Vec<usize>,
+    out_name: String,
+    report: ProviderReport,
+    opts: &SessionOptions,
+) -> Result<OnnxModel, OnnxError> {
+    let model_err = |reason: String| OnnxError::Model {
+        file: file.clone(),
+        reason,
+    };
+    let alloc = Allocator::default();
+    let input =
+        Tensor::<f32>::new(&alloc, in_shape.clone()).map_err(|e| model_err(e.to_string()))?;
+    let out_tensor =
+        Tensor::<f32>::new(&alloc, out_shape.clone()).map_err(|e| model_err(e.to_string()))?;
+    let options = RunOptions::new()
+        .map_err(|e| model_err(e.to_string()))?
+        .with_outputs(
+            OutputSelector::no_default()
+                .with(out_name.as_str())
+                .preallocate(out_name.as_str(), out_tensor),
+        );
+    let mut model = OnnxModel {
+        session,
+        input,
+        options,
+        input_len: in_shape.iter().product(),
+        output_shape: out_shape,
+        providers: report,
+        file: file.clone(),
+    };
+    let zeros_in = vec![0.0f32; model.input_len];
+    let mut out = vec![0.0f32; model.output_len()];
+    for _ in 0..opts.warmup_runs {
+        model
+            .run(&zeros_in, &mut out)
+            .map_err(|e| model_err(format!("warm-up inference: {e}")))?;
+    }
+    Ok(model)
+}
+
 impl OnnxModel {
     /// Loads `decl` (a model section of `manifest`), checks its real input/output against the
     /// manifest, registers the providers and runs the warm-up inferences.
@@ -313,42 +399,8 @@ impl OnnxModel {
         field: &str,
         opts: &SessionOptions,
     ) -> Result<OnnxModel, OnnxError> {
-        let env = environment()?;
         let file = manifest.model_path(decl);
-        let model_err = |reason: String| OnnxError::Model {
-            file: file.clone(),
-            reason,
-        };
-        if !file.exists() {
-            return Err(model_err("file does not exist".into()));
-        }
-        check_weights_finite(&file).map_err(model_err)?;
-        let mut builder = Session::builder(env)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::All)
-                    .map_err(Into::into)
-            })
-            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
-            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
-            .map_err(|e: ort::Error| model_err(e.to_string()))?;
-        let mut report = ProviderReport {
-            requested: opts.providers.clone(),
-            ..Default::default()
-        };
-        for &p in &opts.providers {
-            match register(&mut builder, p, opts) {
-                Ok(()) => {
-                    report.active.get_or_insert(p);
-                }
-                Err(reason) => report.failed.push((p, reason)),
-            }
-        }
-        // ONNX Runtime always keeps its CPU kernels as the last resort.
-        report.active.get_or_insert(Provider::Cpu);
-        let session = builder
-            .commit_from_file(&file)
-            .map_err(|e| model_err(e.to_string()))?;
-
+        let (session, report) = open_session(&file, opts)?;
         let mismatch = |field: String, expected: String, found: String| OnnxError::Mismatch {
             manifest: manifest.file.clone(),
             field,
@@ -418,36 +470,49 @@ impl OnnxModel {
             shapes.push(d.shape.iter().map(|v| *v as usize).collect::<Vec<usize>>());
         }
         let (in_shape, out_shape) = (shapes[0].clone(), shapes[1].clone());
-        let alloc = Allocator::default();
-        let input =
-            Tensor::<f32>::new(&alloc, in_shape.clone()).map_err(|e| model_err(e.to_string()))?;
-        let out_name = decl.outputs[0].name.clone();
-        let out_tensor =
-            Tensor::<f32>::new(&alloc, out_shape.clone()).map_err(|e| model_err(e.to_string()))?;
-        let options = RunOptions::new()
-            .map_err(|e| model_err(e.to_string()))?
-            .with_outputs(
-                OutputSelector::no_default()
-                    .with(out_name.as_str())
-                    .preallocate(out_name.as_str(), out_tensor),
-            );
-        let mut model = OnnxModel {
+        finish(
             session,
-            input,
-            options,
-            input_len: in_shape.iter().product(),
-            output_shape: out_shape,
-            providers: report,
-            file: file.clone(),
+            file,
+            in_shape,
+            out_shape,
+            decl.outputs[0].name.clone(),
+            report,
+            opts,
+        )
+    }
+
+    /// Opens a model without a manifest (benchmarks, tools): one input and one output, shapes
+    /// read from the model with dynamic dimensions taken as 1.
+    pub fn open(file: &Path, opts: &SessionOptions) -> Result<OnnxModel, OnnxError> {
+        let (session, report) = open_session(file, opts)?;
+        let model_err = |reason: String| OnnxError::Model {
+            file: file.to_path_buf(),
+            reason,
         };
-        let zeros_in = vec![0.0f32; model.input_len];
-        let mut out = vec![0.0f32; model.output_len()];
-        for _ in 0..opts.warmup_runs {
-            model
-                .run(&zeros_in, &mut out)
-                .map_err(|e| model_err(format!("warm-up inference: {e}")))?;
+        let dims = |o: &ort::value::Outlet| -> Result<Vec<usize>, OnnxError> {
+            tensor_dims(o.dtype())
+                .map(|d| d.iter().map(|v| (*v).max(1) as usize).collect())
+                .ok_or_else(|| model_err(format!("`{}` is not a tensor", o.name())))
+        };
+        let (ins, outs) = (session.inputs(), session.outputs());
+        if ins.len() != 1 || outs.len() != 1 {
+            return Err(model_err(format!(
+                "{} inputs and {} outputs; Reflex runs one of each",
+                ins.len(),
+                outs.len()
+            )));
         }
-        Ok(model)
+        let (in_shape, out_shape, out_name) =
+            (dims(&ins[0])?, dims(&outs[0])?, outs[0].name().to_string());
+        finish(
+            session,
+            file.to_path_buf(),
+            in_shape,
+            out_shape,
+            out_name,
+            report,
+            opts,
+        )
     }
 
     /// Values the input holds.

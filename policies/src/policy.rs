@@ -76,7 +76,7 @@ impl PolicyTarget {
 enum Models {
     Single(OnnxModel),
     Residual {
-        base: OnnxModel,
+        base: Box<OnnxModel>,
         residual: OnnxModel,
         scale: f32,
         execute_steps: usize,
@@ -199,7 +199,7 @@ impl OnnxPolicy {
                 }
                 Models::Residual {
                     chunk: vec![0.0; base.output_len()],
-                    base,
+                    base: Box::new(base),
                     residual,
                     scale: r.scale as f32,
                     execute_steps: r.execute_steps,

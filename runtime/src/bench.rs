@@ -30,6 +30,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         cpu: usize,
     },
+    /// Inference latency of each policy kind through ort next to Python onnxruntime on the same
+    /// model, and the full policy tick (observation + inference + hand-off).
+    Policy {
+        /// Timed calls per model.
+        #[arg(long, default_value_t = 5000)]
+        iterations: usize,
+        /// Python interpreter with the `onnxruntime` package.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+    },
     /// Simulator steps per second for the A1 and the Panda, next to MuJoCo on the same URDF.
     Sim {
         /// Physics step (s).
@@ -53,6 +63,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
             priority,
             cpu,
         } => bench_loop(&config, seconds, priority, cpu),
+        BenchCommand::Policy { iterations, python } => bench_policy(iterations, &python),
         BenchCommand::Sim {
             dt,
             seconds,
@@ -260,6 +271,184 @@ fn mujoco(python: &str, model: &str, urdf: &str, dt: f64, seconds: f64) -> anyho
     v["steps_per_s"]
         .as_f64()
         .context("no steps_per_s in its output")
+}
+
+/// Times `f` `n` times (after 200 warm-up calls) into a histogram.
+fn time_calls(n: usize, mut f: impl FnMut()) -> LatencySummaryUs {
+    for _ in 0..200 {
+        f();
+    }
+    let mut h = crate::stats::LatencyHistogram::new();
+    for _ in 0..n {
+        let t0 = crate::rt::now_ns();
+        f();
+        h.record_ns(crate::rt::now_ns() - t0);
+    }
+    h.summary_us()
+}
+
+fn python_ort(python: &str, model: &Path, iterations: usize) -> anyhow::Result<LatencySummaryUs> {
+    let out = Command::new(python)
+        .args([
+            "scripts/bench_onnxruntime.py",
+            &model.display().to_string(),
+            &iterations.to_string(),
+        ])
+        .output()
+        .with_context(|| format!("starting {python}"))?;
+    if !out.status.success() {
+        bail!(
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+        );
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading its JSON line")?;
+    let (p50, p99) = (
+        v["p50_us"].as_f64().unwrap_or(0.0),
+        v["p99_us"].as_f64().unwrap_or(0.0),
+    );
+    Ok(LatencySummaryUs {
+        samples: iterations as u64,
+        p50,
+        p99,
+        p999: p99,
+        max: p99,
+        saturated: 0,
+    })
+}
+
+fn bench_policy(iterations: usize, python: &str) -> anyhow::Result<()> {
+    use reflex_policies::manifest::Manifest;
+    use reflex_policies::mlp::random_relu_mlp;
+    use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
+    use reflex_policies::policy::OnnxPolicy;
+
+    let lib = onnx::runtime(None)?;
+    println!("reflex bench policy: ort (load-dynamic, {}) vs Python onnxruntime, 1 thread, batch 1, {iterations} calls", lib.display());
+    let dir = std::env::temp_dir().join(format!("reflex-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let reference = dir.join("mlp_48_256_256_12.onnx");
+    std::fs::write(
+        &reference,
+        random_relu_mlp(&[48, 256, 256, 12], 1).to_onnx("benchmark MLP"),
+    )?;
+    let opts = SessionOptions::default();
+    let mut rows: Vec<(String, LatencySummaryUs, Option<LatencySummaryUs>)> = Vec::new();
+    for (name, file) in [
+        ("mlp 48-256-256-12", reference.clone()),
+        (
+            "locomotion (a1_stand_bc)",
+            PathBuf::from("policies/models/a1_stand_bc/policy.onnx"),
+        ),
+        (
+            "manipulation (panda_reach)",
+            PathBuf::from("policies/models/panda_reach/policy.onnx"),
+        ),
+    ] {
+        let mut m = OnnxModel::open(&file, &opts)?;
+        let x: Vec<f32> = (0..m.input_len())
+            .map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let mut y = vec![0.0f32; m.output_len()];
+        let ours = time_calls(iterations, || {
+            let _ = m.run(&x, &mut y);
+        });
+        rows.push((
+            name.to_string(),
+            ours,
+            python_ort(python, &file, iterations).ok(),
+        ));
+    }
+    // Residual: base + residual per tick, composed; Python: the two models' medians added.
+    let a1 = reflex_sim::Model::A1.description();
+    let joints: Vec<String> = a1.joints.iter().map(|s| s.to_string()).collect();
+    let res_manifest = Manifest::load(
+        Path::new("policies/models/a1_residual/policy.yaml"),
+        "a1",
+        &joints,
+    )?;
+    let spec = reflex_hardware::RobotSpec {
+        model: "a1".into(),
+        kind: reflex_hardware::RobotKind::Legged,
+        joint_names: joints.clone(),
+        limits: vec![
+            reflex_hardware::JointLimits {
+                lower_rad: -10.0,
+                upper_rad: 10.0,
+                velocity_rad_s: 30.0,
+                effort_nm: 40.0
+            };
+            12
+        ],
+    };
+    let mut residual = OnnxPolicy::load(res_manifest, &spec, &opts)?;
+    let obs = vec![0.1f32; 270];
+    let mut act = vec![0.0f32; 12];
+    let ours = time_calls(iterations, || {
+        let _ = residual.infer(&obs, &mut act);
+    });
+    let py = match (
+        python_ort(
+            python,
+            Path::new("policies/models/a1_residual/base.onnx"),
+            iterations,
+        ),
+        python_ort(
+            python,
+            Path::new("policies/models/a1_residual/residual.onnx"),
+            iterations,
+        ),
+    ) {
+        (Ok(b), Ok(r)) => Some(LatencySummaryUs {
+            p50: b.p50 + r.p50,
+            p99: b.p99 + r.p99,
+            ..b
+        }),
+        _ => None,
+    };
+    rows.push(("residual (base chunk + residual)".into(), ours, py));
+    for (name, ours, py) in &rows {
+        match py {
+            Some(p) => println!(
+                "  {name:<34} ort p50 {:>6.2} µs p99 {:>6.2} µs | python p50 {:>6.2} µs p99 {:>6.2} µs | ratio p50 {:.2} (target ≤ 0.75)",
+                ours.p50, ours.p99, p.p50, p.p99, ours.p50 / p.p50
+            ),
+            None => println!("  {name:<34} ort p50 {:>6.2} µs p99 {:>6.2} µs | python onnxruntime not available ({python})", ours.p50, ours.p99),
+        }
+    }
+    // Full tick on the policy thread: observation + inference + target mapping + hand-off.
+    let loco = Manifest::load(
+        Path::new("policies/models/a1_stand_bc/policy.yaml"),
+        "a1",
+        &joints,
+    )?;
+    let mut policy = OnnxPolicy::load(loco, &spec, &opts)?;
+    let mut model = OnnxModel::open(Path::new("policies/models/a1_stand_bc/policy.onnx"), &opts)?;
+    let state = reflex_hardware::RobotState::new(&spec);
+    let mut target = policy.new_target(12);
+    let (mut tx, _rx) = triple_buffer::triple_buffer(&target);
+    let tick = time_calls(iterations, || {
+        let _ = policy.step(&state, &mut target);
+        tx.input_buffer_mut().copy_from(&target);
+        tx.publish();
+    });
+    let x = policy.observation().to_vec();
+    let mut y = vec![0.0f32; 12];
+    let infer = time_calls(iterations, || {
+        let _ = model.run(&x, &mut y);
+    });
+    println!(
+        "  full locomotion tick: p50 {:.2} µs p99 {:.2} µs; inference alone p50 {:.2} µs -> overhead {:.2} µs (target < 5 µs)",
+        tick.p50,
+        tick.p99,
+        infer.p50,
+        tick.p50 - infer.p50
+    );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -102,17 +102,14 @@ pub fn spawn(
     timing: PolicyTiming,
     stalls: Vec<PolicyStall>,
     shared: Arc<PolicyShared>,
-) -> std::io::Result<(
-    JoinHandle<PolicyThreadReport>,
-    Input<Snapshot>,
-    Output<PolicyTarget>,
-)> {
+) -> std::io::Result<(JoinHandle<PolicyThreadReport>, PolicyLink)> {
     let (state_in, mut state_out) = triple_buffer(&Snapshot {
         seq: u64::MAX,
         state: first_state.clone(),
     });
     let target = policy.new_target(n_joints);
     let (mut target_in, target_out) = triple_buffer(&target);
+    let shared_rt = shared.clone();
     let handle = std::thread::Builder::new()
         .name("reflex-policy".into())
         .spawn(move || {
@@ -203,7 +200,21 @@ pub fn spawn(
                 first_error,
             }
         })?;
-    Ok((handle, state_in, target_out))
+    let link = PolicyLink {
+        state_in,
+        targets: target_out,
+        timing,
+        shared: shared_rt,
+    };
+    Ok((handle, link))
+}
+
+/// The RT thread's ends of the hand-off with the policy thread.
+pub struct PolicyLink {
+    state_in: Input<Snapshot>,
+    targets: Output<PolicyTarget>,
+    timing: PolicyTiming,
+    shared: Arc<PolicyShared>,
 }
 
 /// What the RT thread executes with a policy: a start-up controller until the robot is ready and
@@ -229,21 +240,18 @@ impl PolicyFollower {
     /// Wraps `startup` (run until it reports `holding` and the first target has arrived).
     pub fn new(
         startup: Box<dyn Controller>,
-        state_in: Input<Snapshot>,
-        targets: Output<PolicyTarget>,
+        link: PolicyLink,
         impedance: Option<CartesianImpedance>,
         interpolate: bool,
         n_joints: usize,
-        timing: PolicyTiming,
-        shared: Arc<PolicyShared>,
     ) -> Self {
         Self {
             startup,
-            state_in,
-            targets,
+            state_in: link.state_in,
+            targets: link.targets,
             impedance,
-            shared,
-            timing,
+            shared: link.shared,
+            timing: link.timing,
             following: false,
             interpolate,
             prev_target: vec![0.0; n_joints],

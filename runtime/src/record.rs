@@ -34,11 +34,7 @@ pub struct Demonstrations {
 impl Demonstrations {
     /// Number of pairs.
     pub fn rows(&self) -> usize {
-        if self.obs_dim == 0 {
-            0
-        } else {
-            self.obs.len() / self.obs_dim
-        }
+        self.obs.len().checked_div(self.obs_dim).unwrap_or(0)
     }
 
     /// Writes `PATH.f32` (observations then actions, little-endian f32) and `PATH.json`

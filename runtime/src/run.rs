@@ -532,7 +532,7 @@ pub fn run(
                     eprintln!("[reflex] execution provider {ep:?} unavailable: {why}");
                 }
             }
-            let (handle, state_in, targets) = policy_thread::spawn(
+            let (handle, link) = policy_thread::spawn(
                 lp.policy,
                 n_joints,
                 &first,
@@ -544,13 +544,10 @@ pub fn run(
             policy_thread = Some((handle, shared.clone(), meta));
             Box::new(PolicyFollower::new(
                 startup,
-                state_in,
-                targets,
+                link,
                 lp.impedance,
                 lp.interpolate,
                 n_joints,
-                timing,
-                shared,
             ))
         }
     };

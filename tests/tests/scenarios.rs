@@ -66,6 +66,7 @@ fn panda_holds_its_home_pose() {
     let report = run::run(&cfg, 5.0, Arc::new(Progress::default())).expect("run");
     let RobotOutcome::Arm {
         max_joint_tracking_error_rad,
+        ..
     } = report.outcome
     else {
         panic!("Panda reports an arm outcome");
