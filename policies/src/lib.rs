@@ -6,6 +6,8 @@
 //! allocate, lock or block, and its work is bounded).
 
 pub mod cartesian;
+pub mod fallback;
+pub mod fit;
 mod joint_pd;
 pub mod manifest;
 pub mod mlp;

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod config;
 pub mod control_loop;
+pub mod fallback_tools;
 pub mod policy_thread;
 pub mod record;
 pub mod rt;

@@ -64,6 +64,35 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Learn a certified (Lipschitz-bounded) fallback from the config's controller as expert.
+    FallbackFit {
+        /// Config whose controller is the expert (noise, pushes, jitter from its sim section).
+        #[arg(long)]
+        config: PathBuf,
+        /// Lipschitz bounds to fit; the first is written to --out, all are evaluated.
+        #[arg(long, value_delimiter = ',', default_value = "80")]
+        lipschitz: Vec<f64>,
+        /// Robot time per recorded episode (s).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Recorded episodes.
+        #[arg(long, default_value_t = 8)]
+        episodes: usize,
+        /// Joint position noise levels (rad, std) for the closed-loop evaluation.
+        #[arg(long, value_delimiter = ',', default_value = "0,0.01")]
+        noise: Vec<f64>,
+        /// Damping the driver adds under the fallback (N·m·s/rad).
+        #[arg(long, default_value_t = 0.5)]
+        driver_kd: f64,
+        /// Output folder for fallback.onnx and fallback.yaml.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Print a model's per-layer norms and its Lipschitz certificate (pure-Rust MLP loader).
+    Certify {
+        /// The ONNX model.
+        model: PathBuf,
+    },
     /// Benchmarks that print figures and ratios against reference tools run alongside.
     Bench {
         #[command(subcommand)]
@@ -130,6 +159,73 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { which } => reflex_runtime::bench::run(which),
+        Command::Certify { model } => {
+            let mlp = reflex_policies::mlp::Mlp::load(&model)?;
+            let (bound, layers) = mlp.lipschitz_certificate();
+            println!("{}: {} → {}", model.display(), mlp.inputs(), mlp.outputs());
+            for l in &layers {
+                println!("  {:<20} {:>12.6}", l.layer, l.bound);
+            }
+            println!("  Lipschitz bound (ℓ2, product of the above): {bound:.6}");
+            Ok(())
+        }
+        Command::FallbackFit {
+            config,
+            lipschitz,
+            duration,
+            episodes,
+            noise,
+            driver_kd,
+            out,
+        } => {
+            use reflex_runtime::fallback_tools as ft;
+            let cfg = config::load(&config)?;
+            let sim = run::build_sim(&cfg)?;
+            let reference = ft::reference_pose(&cfg, &sim);
+            let demos = ft::record_torques(&cfg, duration, episodes, 2.0)?;
+            println!(
+                "recorded {} (state, expert torque) pairs from {}",
+                demos.rows(),
+                config.display()
+            );
+            println!("{:>8} {:>10} {:>10} {:>10} | closed loop: noise → mean / min height, torque jitter", "L", "certified", "train mse", "val mse");
+            for (k, &l) in lipschitz.iter().enumerate() {
+                let (mlp, rep) = ft::fit(&demos, l, 0);
+                let mut line = format!(
+                    "{:>8.1} {:>10.3} {:>10.4} {:>10.4} |",
+                    l, rep.certified_bound, rep.train_mse, rep.validation_mse
+                );
+                for &nz in &noise {
+                    let fb = reflex_policies::fallback::CertifiedFallback::from_mlp(
+                        mlp.clone(),
+                        reference.clone(),
+                        driver_kd,
+                        l,
+                    )?;
+                    let cl = ft::evaluate(&cfg, fb, nz, 6.0)?;
+                    line += &format!(
+                        " {nz:.3} rad → {:.3}/{:.3} m, {:.2} N·m{};",
+                        cl.mean_base_height_m,
+                        cl.min_base_height_m,
+                        cl.torque_jitter_rms_nm,
+                        if cl.fell { " FELL" } else { "" }
+                    );
+                }
+                println!("{line}");
+                if let (0, Some(dir)) = (k, &out) {
+                    let prov = format!(
+                        "reflex fallback fit --config {} --lipschitz {l}: 24-64-12 ReLU MLP imitating the expert's torques ({} pairs, val mse {:.4})",
+                        config.display(),
+                        demos.rows(),
+                        rep.validation_mse
+                    );
+                    ft::write(dir, &sim, &reference, &mlp, l, driver_kd, &prov)
+                        .with_context(|| format!("writing {}", dir.display()))?;
+                    println!("wrote {}/fallback.onnx and fallback.yaml", dir.display());
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -59,6 +59,12 @@ pub struct SimRobot {
     imu_accel_world: [f64; 3],
     noise: SensorNoise,
     rng: ChaCha8Rng,
+    /// Fault injection: sensor noise multiplier (1 = the configured noise).
+    noise_scale: f64,
+    /// Fault injection: while true, `read` leaves the caller's state untouched (a dropout).
+    sensors_dropped: bool,
+    /// Fault injection: fraction of the commanded torque the motors deliver (1 = healthy).
+    motor_strength: f64,
 }
 
 fn urdf_error(desc: &ModelDescription, e: impl std::fmt::Display) -> SimError {
@@ -299,6 +305,9 @@ impl SimRobot {
             imu_accel_world: [0.0; 3],
             noise: cfg.noise,
             rng,
+            noise_scale: 1.0,
+            sensors_dropped: false,
+            motor_strength: 1.0,
         };
         sim.imu_prev_linvel = sim.world.bodies[sim.imu_body].linvel();
         Ok(sim)
@@ -376,7 +385,7 @@ impl SimRobot {
             };
             let tau = if self.active {
                 let raw = self.command.torque_nm(i, q, dq) + self.gravity_comp_nm[i];
-                self.spec.limits[i].clamp_effort(raw)
+                self.spec.limits[i].clamp_effort(raw) * self.motor_strength
             } else {
                 0.0
             };
@@ -435,7 +444,25 @@ impl SimRobot {
         self.base_push = Vector::new(force_n[0] as Real, force_n[1] as Real, force_n[2] as Real);
     }
 
+    /// Fault injection: multiplies every sensor noise standard deviation by `scale`
+    /// (a noise burst while > 1; back to normal at 1).
+    pub fn set_noise_scale(&mut self, scale: f64) {
+        self.noise_scale = scale;
+    }
+
+    /// Fault injection: while `dropped`, `read` delivers no new sample (it returns
+    /// [`HwError::NoData`] and leaves the caller's state as it was, stamp included).
+    pub fn set_sensor_dropout(&mut self, dropped: bool) {
+        self.sensors_dropped = dropped;
+    }
+
+    /// Fault injection: the motors deliver `strength` (0–1) of the torque the driver computes.
+    pub fn set_motor_strength(&mut self, strength: f64) {
+        self.motor_strength = strength;
+    }
+
     fn gauss(&mut self, std: f64) -> f64 {
+        let std = std * self.noise_scale;
         if std > 0.0 {
             let z: f64 = self.rng.sample(StandardNormal);
             z * std
@@ -468,6 +495,9 @@ impl Robot for SimRobot {
                 expected: n,
                 got: out.num_joints(),
             });
+        }
+        if self.sensors_dropped {
+            return Err(HwError::NoData);
         }
         out.stamp_s = self.time_s;
         for i in 0..n {

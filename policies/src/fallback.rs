@@ -1,0 +1,250 @@
+//! The certified fallback: a Lipschitz-bounded MLP state-feedback controller that runs in pure
+//! Rust on the RT thread (no ONNX Runtime, no allocation, bounded time).
+//!
+//! Its manifest declares `lipschitz_bound`; at load the runtime computes a sound upper bound of
+//! the model's ℓ2 Lipschitz constant (normalisation included, see [`Mlp::lipschitz_certificate`])
+//! and refuses a model whose bound exceeds the declared one.
+//!
+//! Control law: features x = [q − q_ref, dq] (hardware order, rad and rad/s) → u = MLP(x), sent
+//! as feed-forward torque (N·m); the driver adds `driver_kd` damping.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use reflex_hardware::{JointCommand, RobotSpec, RobotState};
+use serde::{Deserialize, Serialize};
+
+use crate::mlp::{LayerBound, Mlp, MlpError};
+use crate::{Controller, Tick};
+
+/// The fallback manifest (YAML beside the .onnx).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackManifest {
+    /// Always `fallback`.
+    pub kind: String,
+    /// Robot model it was trained for.
+    pub robot: String,
+    /// The MLP (ONNX), relative to the manifest.
+    pub model: PathBuf,
+    /// Declared ℓ2 Lipschitz bound of the whole map x → u (N·m per unit of ‖x‖).
+    pub lipschitz_bound: f64,
+    /// The certificate computed when the model was written (informative; re-checked at load).
+    #[serde(default)]
+    pub certified_bound: Option<f64>,
+    /// Reference pose q_ref (rad) per joint name.
+    pub reference_pose_rad: BTreeMap<String, f64>,
+    /// Damping the driver adds (N·m·s/rad).
+    #[serde(default)]
+    pub driver_kd: f64,
+    /// How the model was made (free text).
+    #[serde(default)]
+    pub provenance: String,
+}
+
+/// Why a fallback was refused at load.
+#[derive(Debug, thiserror::Error)]
+pub enum FallbackError {
+    /// The manifest could not be read or parsed.
+    #[error("{file}: {message}")]
+    Manifest {
+        /// Manifest path.
+        file: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The model was refused by the MLP loader.
+    #[error(transparent)]
+    Model(#[from] MlpError),
+    /// The computed certificate exceeds the declared bound.
+    #[error("{file}: the computed Lipschitz bound {computed:.6} exceeds the declared lipschitz_bound {declared} (per layer: {layers})")]
+    Certificate {
+        /// Model path.
+        file: PathBuf,
+        /// Computed bound.
+        computed: f64,
+        /// Declared bound.
+        declared: f64,
+        /// Per-layer factors.
+        layers: String,
+    },
+}
+
+/// A loaded, certified fallback controller.
+pub struct CertifiedFallback {
+    mlp: Mlp,
+    reference_hw: Vec<f64>,
+    driver_kd: f64,
+    x: Vec<f32>,
+    u: Vec<f32>,
+    /// The computed Lipschitz bound.
+    pub certified_bound: f64,
+    /// Per-layer factors of the bound.
+    pub layers: Vec<LayerBound>,
+    /// The manifest's declared bound.
+    pub declared_bound: f64,
+}
+
+impl CertifiedFallback {
+    /// Loads the manifest and model, checks the joints and shapes against `spec`, and certifies
+    /// the Lipschitz bound.
+    pub fn load(manifest: &Path, spec: &RobotSpec) -> Result<Self, FallbackError> {
+        let err = |message: String| FallbackError::Manifest {
+            file: manifest.to_path_buf(),
+            message,
+        };
+        let text =
+            std::fs::read_to_string(manifest).map_err(|e| err(format!("cannot read: {e}")))?;
+        let m: FallbackManifest = serde_norway::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if m.kind != "fallback" {
+            return Err(err(format!(
+                "field `kind`: expected `fallback`, found `{}`",
+                m.kind
+            )));
+        }
+        if m.robot != spec.model {
+            return Err(err(format!(
+                "field `robot`: expected `{}`, found `{}`",
+                spec.model, m.robot
+            )));
+        }
+        if !(m.lipschitz_bound.is_finite() && m.lipschitz_bound > 0.0) {
+            return Err(err(format!(
+                "field `lipschitz_bound`: expected a bound > 0, found {}",
+                m.lipschitz_bound
+            )));
+        }
+        if !(m.driver_kd.is_finite() && m.driver_kd >= 0.0) {
+            return Err(err(format!(
+                "field `driver_kd`: expected a damping ≥ 0, found {}",
+                m.driver_kd
+            )));
+        }
+        for name in m.reference_pose_rad.keys() {
+            if spec.joint_index(name).is_none() {
+                return Err(err(format!("field `reference_pose_rad.{name}`: expected a joint of `{}`, found unknown joint `{name}`", spec.model)));
+            }
+        }
+        let mut reference_hw = vec![0.0; spec.num_joints()];
+        for (i, j) in spec.joint_names.iter().enumerate() {
+            reference_hw[i] = *m
+                .reference_pose_rad
+                .get(j)
+                .ok_or_else(|| err(format!("field `reference_pose_rad`: expected a value for every joint, found no value for {j}")))?;
+        }
+        let file = manifest.parent().unwrap_or(Path::new(".")).join(&m.model);
+        let mlp = Mlp::load(&file)?;
+        let n = spec.num_joints();
+        if mlp.inputs() != 2 * n || mlp.outputs() != n {
+            return Err(err(format!(
+                "model {}: expected {} inputs ([q − q_ref, dq]) and {n} outputs (torques), found {} and {}",
+                file.display(),
+                2 * n,
+                mlp.inputs(),
+                mlp.outputs()
+            )));
+        }
+        let (bound, layers) = mlp.lipschitz_certificate();
+        if bound > m.lipschitz_bound {
+            return Err(FallbackError::Certificate {
+                file,
+                computed: bound,
+                declared: m.lipschitz_bound,
+                layers: layers
+                    .iter()
+                    .map(|l| format!("{} {:.4}", l.layer, l.bound))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(Self {
+            x: vec![0.0; 2 * n],
+            u: vec![0.0; n],
+            mlp,
+            reference_hw,
+            driver_kd: m.driver_kd,
+            certified_bound: bound,
+            layers,
+            declared_bound: m.lipschitz_bound,
+        })
+    }
+
+    /// A fallback from an MLP in memory (e.g. one just fitted): same checks as [`Self::load`].
+    pub fn from_mlp(
+        mlp: Mlp,
+        reference_hw: Vec<f64>,
+        driver_kd: f64,
+        declared_bound: f64,
+    ) -> Result<Self, FallbackError> {
+        let n = reference_hw.len();
+        let (bound, layers) = mlp.lipschitz_certificate();
+        if mlp.inputs() != 2 * n || mlp.outputs() != n {
+            return Err(FallbackError::Manifest {
+                file: PathBuf::from("<memory>"),
+                message: format!(
+                    "expected {} inputs and {n} outputs, found {} and {}",
+                    2 * n,
+                    mlp.inputs(),
+                    mlp.outputs()
+                ),
+            });
+        }
+        if bound > declared_bound {
+            return Err(FallbackError::Certificate {
+                file: PathBuf::from("<memory>"),
+                computed: bound,
+                declared: declared_bound,
+                layers: layers
+                    .iter()
+                    .map(|l| format!("{} {:.4}", l.layer, l.bound))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        Ok(Self {
+            x: vec![0.0; 2 * n],
+            u: vec![0.0; n],
+            mlp,
+            reference_hw,
+            driver_kd,
+            certified_bound: bound,
+            layers,
+            declared_bound,
+        })
+    }
+
+    /// The MLP (for tests and benchmarks).
+    pub fn mlp_mut(&mut self) -> &mut Mlp {
+        &mut self.mlp
+    }
+
+    /// The reference pose in hardware order.
+    pub fn reference_pose(&self) -> &[f64] {
+        &self.reference_hw
+    }
+}
+
+impl Controller for CertifiedFallback {
+    fn reset(&mut self, _state: &RobotState) {}
+
+    fn update(&mut self, _tick: &Tick, state: &RobotState, cmd: &mut JointCommand) {
+        let n = self.reference_hw.len();
+        for i in 0..n {
+            self.x[i] = (state.joints.position_rad[i] - self.reference_hw[i]) as f32;
+            self.x[n + i] = state.joints.velocity_rad_s[i] as f32;
+        }
+        // Sizes were checked at load: run cannot fail.
+        let _ = self.mlp.run(&self.x, &mut self.u);
+        for i in 0..n {
+            cmd.effort_ff_nm[i] = self.u[i] as f64;
+        }
+        cmd.position_rad.copy_from_slice(&self.reference_hw);
+        cmd.velocity_rad_s.fill(0.0);
+        cmd.kp.fill(0.0);
+        cmd.kd.fill(self.driver_kd);
+    }
+
+    fn phase(&self) -> &'static str {
+        "fallback"
+    }
+}
