@@ -46,6 +46,12 @@ pub trait Controller: Send {
     /// A short name of what the controller is doing now (e.g. `standing_up`, `holding`),
     /// for reports and diagnostics.
     fn phase(&self) -> &'static str;
+
+    /// Consecutive policy results that were late (0 for controllers without a policy).
+    /// Read by the supervisor every cycle.
+    fn consecutive_late(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a controller could not be built. Raised at load, never in the loop.

@@ -61,9 +61,54 @@ pub struct Config {
     /// A learned policy run through ONNX Runtime on the policy thread.
     #[serde(default)]
     pub policy: Option<PolicySection>,
+    /// The supervisor: thresholds and the certified fallback.
+    #[serde(default)]
+    pub safety: SafetySection,
     /// Faults injected on purpose (simulator runs and tests).
     #[serde(default)]
     pub faults: Vec<Fault>,
+}
+
+/// The supervisor's settings. Defaults follow the deployment stacks in the anchors
+/// (walk-these-ways' 1.6 rad attitude stop, rl_sar's kd 8 passive mode).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetySection {
+    /// Certified fallback manifest (relative to this file); none: a joint PD hold of the
+    /// controller's pose (not certified).
+    pub fallback: Option<PathBuf>,
+    /// Policy results late by more than this many policy periods trigger the fallback.
+    pub max_late_periods: u64,
+    /// No new sensor sample for this long triggers the fallback (ms).
+    pub sensor_timeout_ms: f64,
+    /// Joints beyond their limits by more than this are implausible (rad).
+    pub joint_limit_margin_rad: f64,
+    /// A torque at its effort limit this long triggers the fallback (ms).
+    pub torque_saturation_ms: f64,
+    /// |roll| or |pitch| beyond this triggers the fallback (rad).
+    pub max_tilt_rad: f64,
+    /// |roll| or |pitch| beyond this triggers a safe stop (rad).
+    pub safe_stop_tilt_rad: f64,
+    /// Largest change of a position target between cycles (rad).
+    pub max_target_step_rad: f64,
+    /// Joint damping in safe stop (N·m·s/rad).
+    pub safe_stop_kd: f64,
+}
+
+impl Default for SafetySection {
+    fn default() -> Self {
+        Self {
+            fallback: None,
+            max_late_periods: 3,
+            sensor_timeout_ms: 20.0,
+            joint_limit_margin_rad: 0.1,
+            torque_saturation_ms: 200.0,
+            max_tilt_rad: 0.6,
+            safe_stop_tilt_rad: 1.6,
+            max_target_step_rad: 0.05,
+            safe_stop_kd: 8.0,
+        }
+    }
 }
 
 /// Which robot and which backend drives it.
@@ -307,8 +352,48 @@ pub enum Fault {
         /// How long the cycle stalls (ms).
         duration_ms: f64,
     },
-    /// The policy thread stops producing results from `at_s` for `duration_s`.
-    PolicyStall {
+    /// The policy emits a non-finite action at its first tick at or after `at_s`.
+    NonFiniteAction {
+        /// When (s since start).
+        at_s: f64,
+    },
+    /// Sensors deliver no new sample from `at_s` for `duration_s` (simulator only).
+    SensorDropout {
+        /// When (s since start).
+        at_s: f64,
+        /// How long (s).
+        duration_s: f64,
+    },
+    /// Sensor noise multiplied by `scale` from `at_s` for `duration_s` (simulator only).
+    SensorNoiseBurst {
+        /// When (s since start).
+        at_s: f64,
+        /// How long (s).
+        duration_s: f64,
+        /// Noise multiplier.
+        scale: f64,
+    },
+    /// Motors deliver `strength` (0–1) of their torque from `at_s` for `duration_s` (simulator only).
+    MotorWeakness {
+        /// When (s since start).
+        at_s: f64,
+        /// How long (s).
+        duration_s: f64,
+        /// Fraction of torque delivered.
+        strength: f64,
+    },
+    /// The e-stop input is pressed at `at_s`.
+    Estop {
+        /// When (s since start).
+        at_s: f64,
+    },
+    /// A reset back to the policy is requested at `at_s`.
+    Reset {
+        /// When (s since start).
+        at_s: f64,
+    },
+    /// The policy thread freezes (produces no results) from `at_s` for `duration_s`.
+    PolicyFreeze {
         /// When (s since start).
         at_s: f64,
         /// How long (s).
@@ -483,19 +568,58 @@ fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {
         ));
     }
     validate_controller(l)?;
+    validate_safety(l)?;
+    let needs_policy = |i: usize, kind: &str| -> Result<(), ConfigError> {
+        if c.policy.is_none() {
+            return Err(l.invalid(
+                &format!("faults[{i}].kind"),
+                format!("a fault that applies: {kind} needs a `policy:` section"),
+                kind.to_string(),
+            ));
+        }
+        Ok(())
+    };
     for (i, f) in c.faults.iter().enumerate() {
         let (at_s, len, len_field) = match f {
             Fault::LatencySpike { at_s, duration_ms } => (*at_s, *duration_ms, "duration_ms"),
-            Fault::PolicyStall { at_s, duration_s } => {
-                if c.policy.is_none() {
+            Fault::PolicyFreeze { at_s, duration_s } => {
+                needs_policy(i, "policy_freeze")?;
+                (*at_s, *duration_s, "duration_s")
+            }
+            Fault::NonFiniteAction { at_s } => {
+                needs_policy(i, "non_finite_action")?;
+                (*at_s, 1.0, "at_s")
+            }
+            Fault::SensorDropout { at_s, duration_s } => (*at_s, *duration_s, "duration_s"),
+            Fault::SensorNoiseBurst {
+                at_s,
+                duration_s,
+                scale,
+            } => {
+                if !(scale.is_finite() && *scale >= 0.0) {
                     return Err(l.invalid(
-                        &format!("faults[{i}].kind"),
-                        "a fault that applies: policy_stall needs a `policy:` section",
-                        "policy_stall",
+                        &format!("faults[{i}].scale"),
+                        "a noise multiplier ≥ 0",
+                        scale.to_string(),
                     ));
                 }
                 (*at_s, *duration_s, "duration_s")
             }
+            Fault::MotorWeakness {
+                at_s,
+                duration_s,
+                strength,
+            } => {
+                if !(0.0..=1.0).contains(strength) {
+                    return Err(l.invalid(
+                        &format!("faults[{i}].strength"),
+                        "a fraction of torque in [0, 1]",
+                        strength.to_string(),
+                    ));
+                }
+                (*at_s, *duration_s, "duration_s")
+            }
+            Fault::Estop { at_s } | Fault::Reset { at_s } => (*at_s, 1.0, "at_s"),
             Fault::Push {
                 at_s,
                 duration_s,
@@ -524,6 +648,67 @@ fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {
                 "a duration > 0",
                 len.to_string(),
             ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_safety(l: &LoadedConfig) -> Result<(), ConfigError> {
+    let s = &l.config.safety;
+    let checks = [
+        (
+            "safety.sensor_timeout_ms",
+            s.sensor_timeout_ms,
+            "a timeout in (0, 10000] ms",
+            1e-9,
+            10_000.0,
+        ),
+        (
+            "safety.joint_limit_margin_rad",
+            s.joint_limit_margin_rad,
+            "a margin in [0, 1] rad",
+            0.0,
+            1.0,
+        ),
+        (
+            "safety.torque_saturation_ms",
+            s.torque_saturation_ms,
+            "a time in (0, 10000] ms",
+            1e-9,
+            10_000.0,
+        ),
+        (
+            "safety.max_tilt_rad",
+            s.max_tilt_rad,
+            "an angle in (0, 3.2] rad",
+            1e-9,
+            3.2,
+        ),
+        (
+            "safety.safe_stop_tilt_rad",
+            s.safe_stop_tilt_rad,
+            "an angle in [max_tilt_rad, 3.2] rad",
+            s.max_tilt_rad,
+            3.2,
+        ),
+        (
+            "safety.max_target_step_rad",
+            s.max_target_step_rad,
+            "a step in (0, 1] rad",
+            1e-9,
+            1.0,
+        ),
+        (
+            "safety.safe_stop_kd",
+            s.safe_stop_kd,
+            "a damping in [0, 100]",
+            0.0,
+            100.0,
+        ),
+    ];
+    for (field, v, expected, lo, hi) in checks {
+        if !(v.is_finite() && v >= lo && v <= hi) {
+            return Err(l.invalid(field, expected, v.to_string()));
         }
     }
     Ok(())

@@ -12,9 +12,8 @@ use reflex_policies::{Controller, Tick};
 use serde::Serialize;
 
 use crate::config::{joint_map_values, LoadedConfig};
-use crate::control_loop::ControlLoop;
 use crate::record::Demonstrations;
-use crate::run::{build_controller, build_sim, RunError};
+use crate::run::{build_controller, build_sim, simple_loop, RunError};
 
 /// The expert's reference (standing) pose in hardware order.
 pub fn reference_pose(cfg: &LoadedConfig, robot: &dyn Robot) -> Vec<f64> {
@@ -35,20 +34,12 @@ pub fn record_torques(
         if let Some(sim) = c.config.sim.as_mut() {
             sim.seed = sim.seed.wrapping_add(e as u64);
         }
-        let sim = build_sim(&c)?;
-        let spec = sim.spec().clone();
-        let reference = reference_pose(&c, &sim);
-        let controller = build_controller(&c, &sim)?;
+        let mut l = simple_loop(&c, None)?;
+        let spec = l.robot().spec().clone();
+        let reference = reference_pose(&c, l.robot());
         let n = spec.num_joints();
         d.obs_dim = 2 * n;
         d.act_dim = n;
-        let mut l = ControlLoop::new(
-            sim,
-            controller,
-            c.config.rates.control_hz,
-            c.policy_decimation(),
-            vec![],
-        );
         l.start()?;
         let cycles = (duration_s * c.config.rates.control_hz).round() as u64;
         for k in 0..cycles {
@@ -139,13 +130,7 @@ pub fn evaluate(
         second: fallback,
         switched: false,
     };
-    let mut l = ControlLoop::new(
-        sim,
-        Box::new(seq),
-        c.config.rates.control_hz,
-        c.policy_decimation(),
-        vec![],
-    );
+    let mut l = simple_loop(&c, Some(Box::new(seq)))?;
     l.start()?;
     let hz = c.config.rates.control_hz;
     let (mut sum, mut count, mut min_h, mut jitter2) = (0.0, 0usize, f64::INFINITY, 0.0);

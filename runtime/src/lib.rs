@@ -14,3 +14,4 @@ pub mod record;
 pub mod rt;
 pub mod run;
 pub mod stats;
+pub mod supervisor;

@@ -292,8 +292,8 @@ fn print_summary(r: &RunReport) {
         c.p50, c.p99, c.max, r.physics_us.p50
     );
     println!(
-        "  overruns {}  missed deadlines {}  clamped commands {}  io errors {}  final mode {}",
-        r.overruns, r.missed_deadlines, r.clamped_commands, r.io_errors, r.final_mode
+        "  overruns {}  missed deadlines {}  clamped commands {}  io errors {}  final mode {:?} ({})",
+        r.overruns, r.missed_deadlines, r.clamped_commands, r.io_errors, r.final_mode, r.final_phase
     );
     match &r.outcome {
         RobotOutcome::Legged {
@@ -313,6 +313,36 @@ fn print_summary(r: &RunReport) {
             "  robot: max joint tracking error {max_joint_tracking_error_rad:.4} rad; end effector at ({:.3}, {:.3}, {:.3}) m",
             p[0], p[1], p[2]
         ),
+    }
+    let sup = &r.supervisor;
+    println!(
+        "  supervisor: fallback {}{}; cycles in POLICY {}, FALLBACK {}, SAFE_STOP {}",
+        sup.fallback.kind,
+        match (sup.fallback.certified_bound, sup.fallback.declared_bound) {
+            (Some(c), Some(d)) => format!(" (Lipschitz {c:.3} ≤ declared {d})"),
+            _ => String::new(),
+        },
+        sup.cycles_in_policy,
+        sup.cycles_in_fallback,
+        sup.cycles_in_safe_stop
+    );
+    for t in &sup.transitions {
+        let tr = &t.transition;
+        println!(
+            "    {:>8.3} s (cycle {}): {:?} → {:?} ({:?})",
+            t.time_s, tr.cycle, tr.from, tr.to, tr.cause
+        );
+    }
+    if let Some(p) = &r.policy {
+        println!(
+            "  policy {:?}: {} ticks, inference p50 {:.1} µs p99 {:.1} µs, late {}, providers {:?}",
+            p.kind,
+            p.thread.ticks,
+            p.thread.inference_us.p50,
+            p.thread.inference_us.p99,
+            p.late_results,
+            p.providers.iter().map(|x| x.active).collect::<Vec<_>>()
+        );
     }
     for line in &r.realtime.refused {
         println!("  realtime refused: {line}");

@@ -68,6 +68,15 @@ pub struct PolicyStall {
     pub ticks: u64,
 }
 
+/// Faults injected into the policy thread.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyFaults {
+    /// Windows in which the thread produces nothing.
+    pub freezes: Vec<PolicyStall>,
+    /// Ticks whose published target is NaN (the model "emits" a non-finite action).
+    pub non_finite_from_tick: Vec<u64>,
+}
+
 /// What the policy thread reports when it ends.
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyThreadReport {
@@ -100,7 +109,7 @@ pub fn spawn(
     n_joints: usize,
     first_state: &RobotState,
     timing: PolicyTiming,
-    stalls: Vec<PolicyStall>,
+    faults: PolicyFaults,
     shared: Arc<PolicyShared>,
 ) -> std::io::Result<(JoinHandle<PolicyThreadReport>, PolicyLink)> {
     let (state_in, mut state_out) = triple_buffer(&Snapshot {
@@ -162,7 +171,8 @@ pub fn spawn(
                 }
                 let seq = snap.seq;
                 let t0 = now_ns();
-                let stalled = stalls
+                let stalled = faults
+                    .freezes
                     .iter()
                     .find(|s| seq >= s.from_tick && seq < s.from_tick + s.ticks);
                 if let Some(s) = stalled {
@@ -178,6 +188,14 @@ pub fn spawn(
                 match policy.step(&snap.state, &mut work) {
                     Ok(()) => {
                         work.seq = seq;
+                        if faults.non_finite_from_tick.contains(&seq) {
+                            // Injected: the model "emits" NaN; the RT supervisor must catch it.
+                            work.action.fill(f32::NAN);
+                            work.joint_target_rad.fill(f64::NAN);
+                            if let Some(ee) = work.ee.as_mut() {
+                                ee.position_m = [f64::NAN; 3];
+                            }
+                        }
                         target_in.input_buffer_mut().copy_from(&work);
                         target_in.publish();
                         inference.record_ns(work.inference_ns);
@@ -376,5 +394,9 @@ impl Controller for PolicyFollower {
         } else {
             self.startup.phase()
         }
+    }
+
+    fn consecutive_late(&self) -> u64 {
+        self.consecutive_late
     }
 }

@@ -15,8 +15,7 @@ use reflex_policies::observation::{JointActionMap, ObservationBuilder};
 use serde::Serialize;
 
 use crate::config::LoadedConfig;
-use crate::control_loop::ControlLoop;
-use crate::run::{build_controller, build_sim, RunError};
+use crate::run::{simple_loop, RunError};
 
 /// Recorded pairs, row-major.
 #[derive(Debug, Clone, Default)]
@@ -78,14 +77,12 @@ pub fn record(
         if let Some(sim) = c.config.sim.as_mut() {
             sim.seed = sim.seed.wrapping_add(e as u64);
         }
-        let sim = build_sim(&c)?;
-        let spec = sim.spec().clone();
+        let mut l = simple_loop(&c, None)?;
+        let spec = l.robot().spec().clone();
         let m = Manifest::load(manifest, &spec.model, &spec.joint_names)?;
         let mut obs = ObservationBuilder::new(&m, &spec)?;
         let map = JointActionMap::new(&m, &spec)?;
-        let controller = build_controller(&c, &sim)?;
         let dec = c.policy_decimation();
-        let mut l = ControlLoop::new(sim, controller, c.config.rates.control_hz, dec, vec![]);
         l.start()?;
         demos.obs_dim = obs.len();
         demos.act_dim = m.action_len();

@@ -3,8 +3,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use reflex_hardware::{ImuState, Robot, RobotKind, RobotState};
+use reflex_hardware::{ImuState, JointCommand, Robot, RobotKind, RobotState};
 use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
+use reflex_policies::fallback::CertifiedFallback;
 use reflex_policies::manifest::{Manifest, PolicyKind};
 use reflex_policies::onnx::{self, ProviderReport, SessionOptions};
 use reflex_policies::policy::OnnxPolicy;
@@ -17,10 +18,11 @@ use crate::config::{
 };
 use crate::control_loop::{ControlLoop, InjectedStall};
 use crate::policy_thread::{
-    self, PolicyFollower, PolicyShared, PolicyStall, PolicyThreadReport, PolicyTiming,
+    self, PolicyFaults, PolicyFollower, PolicyShared, PolicyStall, PolicyThreadReport, PolicyTiming,
 };
 use crate::rt::{self, now_ns, sleep_until_ns, RtStatus};
 use crate::stats::LatencySummaryUs;
+use crate::supervisor::{Mode, SupervisorConfig, Transition};
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,9 @@ pub enum RunError {
     /// A model manifest was refused.
     #[error(transparent)]
     Manifest(#[from] reflex_policies::manifest::ManifestError),
+    /// The certified fallback was refused.
+    #[error(transparent)]
+    Fallback(#[from] reflex_policies::fallback::FallbackError),
     /// ONNX Runtime or a model was refused.
     #[error(transparent)]
     Onnx(#[from] reflex_policies::onnx::OnnxError),
@@ -181,14 +186,47 @@ pub struct RunReport {
     pub clamped_commands: u64,
     /// Robot I/O errors.
     pub io_errors: u64,
-    /// What the controller was doing at the end.
-    pub final_mode: String,
+    /// The supervisor's mode at the end (POLICY, FALLBACK, SAFE_STOP).
+    pub final_mode: Mode,
+    /// What the controller in charge was doing at the end (e.g. `holding`, `policy`).
+    pub final_phase: String,
+    /// Position targets held back by the per-cycle step limit (bumpless transfer).
+    pub limited_targets: u64,
+    /// Mode transitions with their causes, and the fallback in use.
+    pub supervisor: SupervisorReport,
     /// Real-time settings in force.
     pub realtime: RtStatus,
     /// How the robot fared.
     pub outcome: RobotOutcome,
     /// The learned policy, when the config runs one.
     pub policy: Option<PolicyReport>,
+}
+
+/// A transition with its time.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransitionReport {
+    /// When (s since start).
+    pub time_s: f64,
+    /// Cycle, modes and cause.
+    #[serde(flatten)]
+    pub transition: Transition,
+}
+
+/// The supervisor's part of the run report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisorReport {
+    /// The fallback in use.
+    pub fallback: FallbackInfo,
+    /// Every mode change, in order.
+    pub transitions: Vec<TransitionReport>,
+    /// Transitions beyond the log's capacity.
+    pub dropped_transitions: u64,
+    /// Cycles commanded by the policy / primary controller.
+    pub cycles_in_policy: u64,
+    /// Cycles commanded by the fallback.
+    pub cycles_in_fallback: u64,
+    /// Cycles in safe stop.
+    pub cycles_in_safe_stop: u64,
 }
 
 /// Live progress, readable from another thread while the loop runs.
@@ -296,37 +334,43 @@ impl OutcomeTracker {
     }
 }
 
-/// A push of the simulated base, in control cycles.
+/// A change of the simulated world over a window of control cycles.
 #[derive(Debug, Clone, Copy)]
-struct PushWindow {
-    from_cycle: u64,
-    to_cycle: u64,
-    force_n: [f64; 3],
+enum WorldEffect {
+    Push([f64; 3]),
+    SensorDropout,
+    NoiseScale(f64),
+    MotorStrength(f64),
 }
 
-/// The simulated world's side of a cycle: scheduled pushes, then physics.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from_cycle: u64,
+    to_cycle: u64,
+    effect: WorldEffect,
+}
+
+/// The simulated world's side of a cycle: scheduled effects, then physics.
 struct World {
-    pushes: Vec<PushWindow>,
-    pushing: bool,
+    windows: Vec<Window>,
+    active: Vec<bool>,
     physics_steps: usize,
 }
 
 impl World {
     fn advance(&mut self, n: u64, sim: &mut SimRobot) {
-        let push = self
-            .pushes
-            .iter()
-            .find(|p| n >= p.from_cycle && n < p.to_cycle);
-        match (push, self.pushing) {
-            (Some(p), _) => {
-                sim.set_base_push(p.force_n);
-                self.pushing = true;
+        for (w, active) in self.windows.iter().zip(self.active.iter_mut()) {
+            let on = n >= w.from_cycle && n < w.to_cycle;
+            if on == *active {
+                continue;
             }
-            (None, true) => {
-                sim.set_base_push([0.0; 3]);
-                self.pushing = false;
+            *active = on;
+            match w.effect {
+                WorldEffect::Push(f) => sim.set_base_push(if on { f } else { [0.0; 3] }),
+                WorldEffect::SensorDropout => sim.set_sensor_dropout(on),
+                WorldEffect::NoiseScale(k) => sim.set_noise_scale(if on { k } else { 1.0 }),
+                WorldEffect::MotorStrength(k) => sim.set_motor_strength(if on { k } else { 1.0 }),
             }
-            (None, false) => {}
         }
         sim.step(self.physics_steps);
     }
@@ -335,41 +379,162 @@ impl World {
 /// Faults of a config, in control cycles and policy ticks.
 struct FaultPlan {
     stalls: Vec<InjectedStall>,
-    pushes: Vec<PushWindow>,
-    policy_stalls: Vec<PolicyStall>,
+    windows: Vec<Window>,
+    policy: PolicyFaults,
+    estop_cycles: Vec<u64>,
+    reset_cycles: Vec<u64>,
 }
 
 fn plan_faults(cfg: &LoadedConfig) -> FaultPlan {
     let c = &cfg.config;
     let hz = c.rates.control_hz;
     let cycle = |t: f64| (t * hz).round() as u64;
+    let tick = |t: f64| (t * c.rates.policy_hz).ceil() as u64;
     let mut plan = FaultPlan {
         stalls: Vec::new(),
-        pushes: Vec::new(),
-        policy_stalls: Vec::new(),
+        windows: Vec::new(),
+        policy: PolicyFaults::default(),
+        estop_cycles: Vec::new(),
+        reset_cycles: Vec::new(),
     };
+    let mut window = |at_s: f64, duration_s: f64, effect| {
+        plan.windows.push(Window {
+            from_cycle: cycle(at_s),
+            to_cycle: cycle(at_s + duration_s),
+            effect,
+        })
+    };
+    for f in &c.faults {
+        match *f {
+            Fault::Push {
+                at_s,
+                duration_s,
+                force_n,
+            } => window(at_s, duration_s, WorldEffect::Push(force_n)),
+            Fault::SensorDropout { at_s, duration_s } => {
+                window(at_s, duration_s, WorldEffect::SensorDropout)
+            }
+            Fault::SensorNoiseBurst {
+                at_s,
+                duration_s,
+                scale,
+            } => window(at_s, duration_s, WorldEffect::NoiseScale(scale)),
+            Fault::MotorWeakness {
+                at_s,
+                duration_s,
+                strength,
+            } => window(at_s, duration_s, WorldEffect::MotorStrength(strength)),
+            _ => {}
+        }
+    }
     for f in &c.faults {
         match *f {
             Fault::LatencySpike { at_s, duration_ms } => plan.stalls.push(InjectedStall {
                 cycle: cycle(at_s),
                 duration_ns: (duration_ms * 1e6) as u64,
             }),
-            Fault::Push {
-                at_s,
-                duration_s,
-                force_n,
-            } => plan.pushes.push(PushWindow {
-                from_cycle: cycle(at_s),
-                to_cycle: cycle(at_s + duration_s),
-                force_n,
-            }),
-            Fault::PolicyStall { at_s, duration_s } => plan.policy_stalls.push(PolicyStall {
-                from_tick: (at_s * c.rates.policy_hz).round() as u64,
+            Fault::PolicyFreeze { at_s, duration_s } => plan.policy.freezes.push(PolicyStall {
+                from_tick: tick(at_s),
                 ticks: ((duration_s * c.rates.policy_hz).round() as u64).max(1),
             }),
+            Fault::NonFiniteAction { at_s } => plan.policy.non_finite_from_tick.push(tick(at_s)),
+            Fault::Estop { at_s } => plan.estop_cycles.push(cycle(at_s)),
+            Fault::Reset { at_s } => plan.reset_cycles.push(cycle(at_s)),
+            _ => {}
         }
     }
     plan
+}
+
+/// The supervisor thresholds of a config.
+pub fn safety_config(cfg: &LoadedConfig) -> SupervisorConfig {
+    let s = &cfg.config.safety;
+    SupervisorConfig {
+        max_late_periods: s.max_late_periods,
+        sensor_timeout_s: s.sensor_timeout_ms / 1e3,
+        joint_limit_margin_rad: s.joint_limit_margin_rad,
+        torque_saturation_s: s.torque_saturation_ms / 1e3,
+        max_tilt_rad: s.max_tilt_rad,
+        safe_stop_tilt_rad: s.safe_stop_tilt_rad,
+        max_target_step_rad: s.max_target_step_rad,
+        safe_stop_kd: s.safe_stop_kd,
+    }
+}
+
+/// Which fallback runs, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FallbackInfo {
+    /// `certified_mlp` or `joint_pd_hold` (not certified).
+    pub kind: String,
+    /// The manifest, for a certified fallback.
+    pub manifest: Option<String>,
+    /// Computed Lipschitz bound.
+    pub certified_bound: Option<f64>,
+    /// Declared Lipschitz bound.
+    pub declared_bound: Option<f64>,
+}
+
+/// Builds the fallback: the certified MLP the config names (refused at load if its bound
+/// exceeds the declared one), else a joint PD hold of the controller's pose.
+pub fn build_fallback(
+    cfg: &LoadedConfig,
+    robot: &dyn Robot,
+) -> Result<(Box<dyn Controller>, FallbackInfo), RunError> {
+    match &cfg.config.safety.fallback {
+        Some(path) => {
+            let p = cfg.resolve(path);
+            let fb = CertifiedFallback::load(&p, robot.spec())?;
+            let info = FallbackInfo {
+                kind: "certified_mlp".into(),
+                manifest: Some(p.display().to_string()),
+                certified_bound: Some(fb.certified_bound),
+                declared_bound: Some(fb.declared_bound),
+            };
+            Ok((Box::new(fb), info))
+        }
+        None => {
+            let c = &cfg.config.controller;
+            let joints = &robot.spec().joint_names;
+            let gains = PdGains {
+                kp: per_joint_values(&c.kp, joints),
+                kd: per_joint_values(&c.kd, joints),
+            };
+            let hold =
+                JointPdHold::new(joint_map_values(&c.pose_rad, joints), gains).map_err(|e| {
+                    cfg.invalid("controller", "valid controller parameters", e.to_string())
+                })?;
+            let info = FallbackInfo {
+                kind: "joint_pd_hold".into(),
+                manifest: None,
+                certified_bound: None,
+                declared_bound: None,
+            };
+            Ok((Box::new(hold), info))
+        }
+    }
+}
+
+/// A loop over the config's simulator with its controller (no policy thread) and fallback:
+/// for tools and tests that drive cycles themselves.
+pub fn simple_loop(
+    cfg: &LoadedConfig,
+    primary: Option<Box<dyn Controller>>,
+) -> Result<ControlLoop<SimRobot>, RunError> {
+    let sim = build_sim(cfg)?;
+    let primary = match primary {
+        Some(p) => p,
+        None => build_controller(cfg, &sim)?,
+    };
+    let (fallback, _) = build_fallback(cfg, &sim)?;
+    Ok(ControlLoop::new(
+        sim,
+        primary,
+        fallback,
+        safety_config(cfg),
+        cfg.config.rates.control_hz,
+        cfg.policy_decimation(),
+        plan_faults(cfg).stalls,
+    ))
 }
 
 /// A loaded policy with what the RT side needs to execute it.
@@ -494,8 +659,36 @@ pub fn run(
     duration_s: f64,
     progress: Arc<Progress>,
 ) -> Result<RunReport, RunError> {
+    run_observed(cfg, duration_s, progress, None)
+}
+
+/// What an observer sees after each cycle (on the RT thread: keep it short).
+pub struct CycleView<'a> {
+    /// Cycle number.
+    pub cycle: u64,
+    /// Mode the command of this cycle came from.
+    pub mode: Mode,
+    /// The state read in this cycle.
+    pub state: &'a RobotState,
+    /// The command written in this cycle.
+    pub command: &'a JointCommand,
+    /// Simulator ground truth after this cycle's physics.
+    pub ground_truth: reflex_hardware::GroundTruth,
+}
+
+/// A per-cycle callback for tests and tools (it runs on the RT thread).
+pub type CycleObserver = Box<dyn FnMut(&CycleView) + Send>;
+
+/// [`run`] with a per-cycle observer.
+pub fn run_observed(
+    cfg: &LoadedConfig,
+    duration_s: f64,
+    progress: Arc<Progress>,
+    mut observer: Option<CycleObserver>,
+) -> Result<RunReport, RunError> {
     let mut sim = build_sim(cfg)?;
     let startup = build_controller(cfg, &sim)?;
+    let (fallback, fallback_info) = build_fallback(cfg, &sim)?;
     let loaded = build_policy(cfg, &sim)?;
     let c = &cfg.config;
     let control_hz = c.rates.control_hz;
@@ -537,7 +730,7 @@ pub fn run(
                 n_joints,
                 &first,
                 timing,
-                plan.policy_stalls.clone(),
+                plan.policy.clone(),
                 shared.clone(),
             )
             .map_err(|e| RunError::Thread(e.to_string()))?;
@@ -554,13 +747,17 @@ pub fn run(
     let mut ctl = ControlLoop::new(
         sim,
         controller,
+        fallback,
+        safety_config(cfg),
         control_hz,
         cfg.policy_decimation(),
         plan.stalls,
     );
+    let (estop, reset) = (ctl.estop_handle(), ctl.reset_handle());
+    let (estop_cycles, reset_cycles) = (plan.estop_cycles, plan.reset_cycles);
     let mut world = World {
-        pushes: plan.pushes,
-        pushing: false,
+        active: vec![false; plan.windows.len()],
+        windows: plan.windows,
         physics_steps: cfg.physics_decimation(),
     };
     let rt_cfg = c.realtime.clone();
@@ -591,6 +788,13 @@ pub fn run(
                     let woke = now_ns();
                     ctl.stats.wakeup.record_ns(woke.saturating_sub(deadline));
                 }
+                if estop_cycles.contains(&n) {
+                    estop.store(true, Ordering::Relaxed);
+                }
+                if reset_cycles.contains(&n) {
+                    estop.store(false, Ordering::Relaxed);
+                    reset.store(true, Ordering::Relaxed);
+                }
                 let cycle_start = now_ns();
                 ctl.cycle();
                 // The world side: pushes and physics (the robot's own time), measured apart.
@@ -598,6 +802,15 @@ pub fn run(
                 world.advance(n, ctl.robot_mut());
                 let end = now_ns();
                 ctl.stats.physics.record_ns(end - p0);
+                if let Some(obs) = observer.as_mut() {
+                    obs(&CycleView {
+                        cycle: n,
+                        mode: ctl.supervisor().mode(),
+                        state: ctl.state(),
+                        command: ctl.command(),
+                        ground_truth: ctl.robot().ground_truth(),
+                    });
+                }
                 let t_s = (n + 1) as f64 / control_hz;
                 if holding_since.is_none() && matches!(ctl.phase(), "holding" | "policy") {
                     holding_since = Some(t_s);
@@ -650,7 +863,24 @@ pub fn run(
                 physics_us: s.physics.summary_us(),
                 clamped_commands: s.clamped_commands,
                 io_errors: s.io_errors,
-                final_mode: ctl.phase().to_string(),
+                final_mode: ctl.supervisor().mode(),
+                final_phase: ctl.phase().to_string(),
+                limited_targets: s.limited_targets,
+                supervisor: SupervisorReport {
+                    fallback: fallback_info,
+                    transitions: ctl
+                        .supervisor()
+                        .transitions()
+                        .map(|t| TransitionReport {
+                            time_s: t.cycle as f64 / control_hz,
+                            transition: *t,
+                        })
+                        .collect(),
+                    dropped_transitions: ctl.supervisor().dropped_transitions,
+                    cycles_in_policy: ctl.supervisor().cycles_in_mode[0],
+                    cycles_in_fallback: ctl.supervisor().cycles_in_mode[1],
+                    cycles_in_safe_stop: ctl.supervisor().cycles_in_mode[2],
+                },
                 realtime: rt_status,
                 outcome: tracker.finish(),
                 policy: None,

@@ -101,6 +101,8 @@ pub struct LoopStats {
     pub physics: LatencyHistogram,
     /// Commands changed by the limit clamp.
     pub clamped_commands: u64,
+    /// Position targets held back by the per-cycle step limit (bumpless transfer).
+    pub limited_targets: u64,
     /// Robot read or write errors.
     pub io_errors: u64,
 }

@@ -35,7 +35,8 @@ fn run_writes_a_report_with_the_documented_fields() {
     assert_eq!(v["cycles"], 1250);
     assert_eq!(v["rate_hz"], 500.0);
     assert_eq!(v["overruns"], 0);
-    assert_eq!(v["final_mode"], "holding");
+    assert_eq!(v["final_mode"], "POLICY");
+    assert_eq!(v["final_phase"], "holding");
     for k in ["p50", "p99", "max"] {
         assert!(v["compute_us"][k].as_f64().unwrap() > 0.0, "compute_us.{k}");
     }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use reflex_hardware::Robot;
-use reflex_runtime::control_loop::ControlLoop;
 use reflex_runtime::run::{self, Progress, RobotOutcome};
 use reflex_tests::{edit, load_text, shipped_text};
 
@@ -12,7 +11,7 @@ fn a1_stands_up_and_stays_up_for_ten_seconds() {
     let cfg = load_text("a1_stand", &shipped_text("a1_stand.yaml"));
     // Stand-up takes 1.5 s (+0.5 s settle): 12 s of robot time leaves 10 s standing.
     let report = run::run(&cfg, 12.0, Arc::new(Progress::default())).expect("run");
-    assert_eq!(report.final_mode, "holding");
+    assert_eq!(report.final_phase, "holding");
     let RobotOutcome::Legged {
         measured_from_s,
         min_base_height_m,
@@ -98,15 +97,7 @@ fn panda_end_effector_is_at_the_ready_pose_tool_point() {
 /// Runs `cycles` control cycles and returns every joint position and base pose, bit for bit.
 fn trajectory(tag: &str, text: &str, cycles: usize) -> Vec<u64> {
     let cfg = load_text(tag, text);
-    let sim = run::build_sim(&cfg).expect("sim");
-    let controller = run::build_controller(&cfg, &sim).expect("controller");
-    let mut l = ControlLoop::new(
-        sim,
-        controller,
-        cfg.config.rates.control_hz,
-        cfg.policy_decimation(),
-        vec![],
-    );
+    let mut l = run::simple_loop(&cfg, None).expect("loop");
     l.start().expect("start");
     let mut out = Vec::new();
     for _ in 0..cycles {

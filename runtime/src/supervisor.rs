@@ -1,0 +1,392 @@
+//! The supervisor: decides on the RT thread, every cycle, who commands the robot.
+//!
+//! Modes: `POLICY` (the primary controller or learned policy) → `FALLBACK` (the certified
+//! fallback) → `SAFE_STOP` (joint damping). A fault detected in a cycle switches the mode in that
+//! same cycle, before the command is written. Going back to `POLICY` takes an explicit reset
+//! (and no active fault). Every transition is logged with its cycle and cause in a fixed-size
+//! log: nothing here allocates after construction.
+
+use reflex_hardware::{JointCommand, RobotKind, RobotSpec, RobotState};
+use serde::Serialize;
+
+/// Who commands the robot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mode {
+    /// The primary controller / learned policy.
+    Policy,
+    /// The certified fallback.
+    Fallback,
+    /// Joint damping only.
+    SafeStop,
+}
+
+/// Why the mode changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The command holds NaN or infinity.
+    NonFiniteAction,
+    /// A target outside the joint limits (plus margin) or a torque beyond the effort limit.
+    ActionOutOfBounds,
+    /// The policy's result is late by more than the allowed number of periods.
+    PolicyLate,
+    /// No new sensor sample for longer than the timeout.
+    SensorStale,
+    /// A sample with non-finite values or joints beyond their limits plus margin.
+    SensorImplausible,
+    /// A joint torque at its effort limit for longer than allowed.
+    TorqueSaturated,
+    /// |roll| or |pitch| beyond the limit.
+    Attitude,
+    /// The e-stop input.
+    EStop,
+    /// The fallback's own command was not usable.
+    FallbackFault,
+    /// Explicit reset back to the policy.
+    Reset,
+}
+
+/// One mode change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Transition {
+    /// RT cycle in which it happened (the command of that cycle already comes from `to`).
+    pub cycle: u64,
+    /// Previous mode.
+    pub from: Mode,
+    /// New mode.
+    pub to: Mode,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// Supervisor thresholds (from the config's `safety:` section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorConfig {
+    /// Policy results late by more than this many policy periods trigger the fallback.
+    pub max_late_periods: u64,
+    /// No new sample for this long (s) is stale.
+    pub sensor_timeout_s: f64,
+    /// Joints beyond their limits by more than this (rad) are implausible.
+    pub joint_limit_margin_rad: f64,
+    /// A torque at the effort limit this long (s) is saturation.
+    pub torque_saturation_s: f64,
+    /// |roll| or |pitch| beyond this (rad) triggers the fallback (legged robots).
+    pub max_tilt_rad: f64,
+    /// |roll| or |pitch| beyond this (rad) triggers a safe stop (legged robots).
+    pub safe_stop_tilt_rad: f64,
+    /// Largest change of a position target between two cycles (rad): keeps commands continuous.
+    pub max_target_step_rad: f64,
+    /// Damping in safe stop (N·m·s/rad).
+    pub safe_stop_kd: f64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            max_late_periods: 3,
+            sensor_timeout_s: 0.02,
+            joint_limit_margin_rad: 0.1,
+            torque_saturation_s: 0.2,
+            max_tilt_rad: 0.6,
+            safe_stop_tilt_rad: 1.6,
+            max_target_step_rad: 0.05,
+            safe_stop_kd: 8.0,
+        }
+    }
+}
+
+const LOG_CAPACITY: usize = 64;
+
+/// The supervisor's state. Owned by the RT loop.
+pub struct Supervisor {
+    cfg: SupervisorConfig,
+    legged: bool,
+    mode: Mode,
+    log: [Option<Transition>; LOG_CAPACITY],
+    logged: usize,
+    /// Transitions that did not fit in the log.
+    pub dropped_transitions: u64,
+    last_stamp_s: f64,
+    /// Loop time of the last new sample.
+    last_sample_s: Option<f64>,
+    saturated_since_s: Option<f64>,
+    prev_target: Vec<f64>,
+    have_prev: bool,
+    /// Cycles spent in each mode (POLICY, FALLBACK, SAFE_STOP).
+    pub cycles_in_mode: [u64; 3],
+}
+
+impl Supervisor {
+    /// A supervisor for `spec`'s robot, starting in `POLICY`.
+    pub fn new(cfg: SupervisorConfig, spec: &RobotSpec) -> Self {
+        Self {
+            cfg,
+            legged: spec.kind == RobotKind::Legged,
+            mode: Mode::Policy,
+            log: [None; LOG_CAPACITY],
+            logged: 0,
+            dropped_transitions: 0,
+            last_stamp_s: f64::NEG_INFINITY,
+            last_sample_s: None,
+            saturated_since_s: None,
+            prev_target: vec![0.0; spec.num_joints()],
+            have_prev: false,
+            cycles_in_mode: [0; 3],
+        }
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The logged transitions, in order.
+    pub fn transitions(&self) -> impl Iterator<Item = &Transition> {
+        self.log.iter().take(self.logged).flatten()
+    }
+
+    /// Switches to `to` (if not already there) and logs why.
+    pub fn switch(&mut self, cycle: u64, to: Mode, cause: Cause) {
+        if self.mode == to {
+            return;
+        }
+        let t = Transition {
+            cycle,
+            from: self.mode,
+            to,
+            cause,
+        };
+        if self.logged < LOG_CAPACITY {
+            self.log[self.logged] = Some(t);
+            self.logged += 1;
+        } else {
+            self.dropped_transitions += 1;
+        }
+        self.mode = to;
+    }
+
+    /// Checks the sample of this cycle (`fresh`: the read succeeded) at loop time `now_s`.
+    /// Returns the fault it shows, if any.
+    pub fn check_sensors(
+        &mut self,
+        fresh: bool,
+        state: &RobotState,
+        spec: &RobotSpec,
+        now_s: f64,
+    ) -> Option<Cause> {
+        let new_sample = fresh && state.stamp_s > self.last_stamp_s;
+        if new_sample {
+            self.last_stamp_s = state.stamp_s;
+            self.last_sample_s = Some(now_s);
+        }
+        if let Some(last) = self.last_sample_s {
+            if now_s - last >= self.cfg.sensor_timeout_s {
+                return Some(Cause::SensorStale);
+            }
+        }
+        let m = self.cfg.joint_limit_margin_rad;
+        for (i, lim) in spec.limits.iter().enumerate() {
+            let q = state.joints.position_rad[i];
+            let dq = state.joints.velocity_rad_s[i];
+            if !q.is_finite() || !dq.is_finite() || q < lim.lower_rad - m || q > lim.upper_rad + m {
+                return Some(Cause::SensorImplausible);
+            }
+        }
+        let imu = &state.imu;
+        let imu_finite = imu
+            .orientation_xyzw
+            .iter()
+            .chain(&imu.angular_velocity_rad_s)
+            .chain(&imu.linear_acceleration_m_s2)
+            .all(|v| v.is_finite());
+        if !imu_finite {
+            return Some(Cause::SensorImplausible);
+        }
+        None
+    }
+
+    /// |roll| or |pitch| of a legged robot's base beyond the fallback limit (`Some(false)`) or
+    /// the safe-stop limit (`Some(true)`).
+    pub fn check_attitude(&self, state: &RobotState) -> Option<bool> {
+        if !self.legged {
+            return None;
+        }
+        let (r, p) = state.imu.roll_pitch_rad();
+        let tilt = r.abs().max(p.abs());
+        if tilt > self.cfg.safe_stop_tilt_rad {
+            Some(true)
+        } else if tilt > self.cfg.max_tilt_rad {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a policy's consecutive late results exceed the allowance.
+    pub fn late(&self, consecutive_late: u64) -> bool {
+        consecutive_late > self.cfg.max_late_periods
+    }
+
+    /// Checks a command before it is written: non-finite values, targets beyond the limits plus
+    /// margin, feed-forward beyond the effort limit.
+    pub fn check_command(&self, cmd: &JointCommand, spec: &RobotSpec) -> Option<Cause> {
+        let m = self.cfg.joint_limit_margin_rad;
+        for (i, lim) in spec.limits.iter().enumerate() {
+            let vals = [
+                cmd.position_rad[i],
+                cmd.velocity_rad_s[i],
+                cmd.kp[i],
+                cmd.kd[i],
+                cmd.effort_ff_nm[i],
+            ];
+            if vals.iter().any(|v| !v.is_finite()) {
+                return Some(Cause::NonFiniteAction);
+            }
+            let q = cmd.position_rad[i];
+            if cmd.kp[i] > 0.0 && (q < lim.lower_rad - m || q > lim.upper_rad + m) {
+                return Some(Cause::ActionOutOfBounds);
+            }
+            if cmd.effort_ff_nm[i].abs() > lim.effort_nm * 1.5 {
+                return Some(Cause::ActionOutOfBounds);
+            }
+        }
+        None
+    }
+
+    /// Tracks torque saturation (the driver's torque for `cmd` at the measured state reaching the
+    /// effort limit) and reports it once it has lasted long enough.
+    pub fn check_saturation(
+        &mut self,
+        cmd: &JointCommand,
+        state: &RobotState,
+        spec: &RobotSpec,
+        now_s: f64,
+    ) -> Option<Cause> {
+        let saturated = spec.limits.iter().enumerate().any(|(i, lim)| {
+            cmd.torque_nm(
+                i,
+                state.joints.position_rad[i],
+                state.joints.velocity_rad_s[i],
+            )
+            .abs()
+                >= lim.effort_nm
+        });
+        if !saturated {
+            self.saturated_since_s = None;
+            return None;
+        }
+        let since = *self.saturated_since_s.get_or_insert(now_s);
+        (now_s - since >= self.cfg.torque_saturation_s).then_some(Cause::TorqueSaturated)
+    }
+
+    /// Writes the safe-stop command: hold nothing, damp every joint.
+    pub fn safe_stop_command(&self, state: &RobotState, cmd: &mut JointCommand) {
+        cmd.position_rad.copy_from_slice(&state.joints.position_rad);
+        cmd.velocity_rad_s.fill(0.0);
+        cmd.kp.fill(0.0);
+        cmd.kd.fill(self.cfg.safe_stop_kd);
+        cmd.effort_ff_nm.fill(0.0);
+    }
+
+    /// Bumpless transfer: limits the change of every position target since the last cycle.
+    /// Returns how many targets were limited.
+    pub fn limit_target_steps(&mut self, cmd: &mut JointCommand) -> usize {
+        let step = self.cfg.max_target_step_rad;
+        let mut limited = 0;
+        if self.have_prev {
+            for (q, prev) in cmd.position_rad.iter_mut().zip(&self.prev_target) {
+                let d = *q - prev;
+                if d.abs() > step {
+                    *q = prev + d.clamp(-step, step);
+                    limited += 1;
+                }
+            }
+        }
+        self.prev_target.copy_from_slice(&cmd.position_rad);
+        self.have_prev = true;
+        limited
+    }
+
+    /// Counts a cycle in the current mode.
+    pub fn count_cycle(&mut self) {
+        let k = match self.mode {
+            Mode::Policy => 0,
+            Mode::Fallback => 1,
+            Mode::SafeStop => 2,
+        };
+        self.cycles_in_mode[k] += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reflex_hardware::{JointLimits, RobotKind};
+
+    fn spec() -> RobotSpec {
+        RobotSpec {
+            model: "t".into(),
+            kind: RobotKind::Legged,
+            joint_names: vec!["a".into()],
+            limits: vec![JointLimits {
+                lower_rad: -1.0,
+                upper_rad: 1.0,
+                velocity_rad_s: 10.0,
+                effort_nm: 10.0,
+            }],
+        }
+    }
+
+    #[test]
+    fn stale_after_the_timeout_and_fresh_again_on_a_new_stamp() {
+        let s = spec();
+        let mut sup = Supervisor::new(SupervisorConfig::default(), &s);
+        let mut st = RobotState::new(&s);
+        st.stamp_s = 1.0;
+        assert_eq!(sup.check_sensors(true, &st, &s, 0.0), None);
+        assert_eq!(
+            sup.check_sensors(true, &st, &s, 0.01),
+            None,
+            "same stamp, not yet stale"
+        );
+        assert_eq!(
+            sup.check_sensors(false, &st, &s, 0.021),
+            Some(Cause::SensorStale)
+        );
+        st.stamp_s = 1.03;
+        assert_eq!(sup.check_sensors(true, &st, &s, 0.03), None);
+    }
+
+    #[test]
+    fn target_steps_are_limited_and_transitions_logged() {
+        let s = spec();
+        let mut sup = Supervisor::new(SupervisorConfig::default(), &s);
+        let mut c = JointCommand::new(&s);
+        sup.limit_target_steps(&mut c);
+        c.position_rad[0] = 0.5;
+        assert_eq!(sup.limit_target_steps(&mut c), 1);
+        assert!((c.position_rad[0] - 0.05).abs() < 1e-12);
+        sup.switch(7, Mode::Fallback, Cause::PolicyLate);
+        sup.switch(8, Mode::Fallback, Cause::Attitude);
+        let t: Vec<_> = sup.transitions().collect();
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            (t[0].cycle, t[0].to, t[0].cause),
+            (7, Mode::Fallback, Cause::PolicyLate)
+        );
+    }
+
+    #[test]
+    fn non_finite_and_out_of_range_commands_are_faults() {
+        let s = spec();
+        let sup = Supervisor::new(SupervisorConfig::default(), &s);
+        let mut c = JointCommand::new(&s);
+        c.kp[0] = 10.0;
+        assert_eq!(sup.check_command(&c, &s), None);
+        c.position_rad[0] = 1.2;
+        assert_eq!(sup.check_command(&c, &s), Some(Cause::ActionOutOfBounds));
+        c.position_rad[0] = f64::NAN;
+        assert_eq!(sup.check_command(&c, &s), Some(Cause::NonFiniteAction));
+    }
+}
