@@ -46,12 +46,11 @@ pub fn record_torques(
             l.cycle();
             if k as f64 / c.config.rates.control_hz >= skip_s {
                 let (s, cmd) = (l.state(), l.command());
-                for i in 0..n {
-                    d.obs.push((s.joints.position_rad[i] - reference[i]) as f32);
-                }
-                for i in 0..n {
-                    d.obs.push(s.joints.velocity_rad_s[i] as f32);
-                }
+                let q = &s.joints.position_rad;
+                d.obs
+                    .extend(q.iter().zip(&reference).map(|(q, r)| (q - r) as f32));
+                d.obs
+                    .extend(s.joints.velocity_rad_s.iter().map(|v| *v as f32));
                 for i in 0..n {
                     let tau =
                         cmd.torque_nm(i, s.joints.position_rad[i], s.joints.velocity_rad_s[i]);
