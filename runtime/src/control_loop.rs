@@ -145,8 +145,12 @@ impl<R: Robot> ControlLoop<R> {
         // The command, from whoever is in charge; a fault in it hands over in this same cycle.
         if sup.mode() == Mode::Policy {
             self.primary.update(&tick, &self.state, &mut self.cmd);
-            let fault = sup
-                .check_command(&self.cmd, &self.spec)
+            // The policy side learns of a late result while updating: check it in this cycle.
+            let late = sup
+                .late(self.primary.consecutive_late())
+                .then_some(Cause::PolicyLate);
+            let fault = late
+                .or_else(|| sup.check_command(&self.cmd, &self.spec))
                 .or_else(|| sup.check_saturation(&self.cmd, &self.state, &self.spec, now_s));
             if let Some(cause) = fault {
                 sup.switch(n, Mode::Fallback, cause);

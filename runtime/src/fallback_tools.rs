@@ -122,6 +122,15 @@ pub fn evaluate(
         sim.initial_pose_jitter_rad = 0.0;
     }
     c.config.faults.clear();
+    // The fallback alone is measured: the supervisor only stops a robot that has fallen over.
+    c.config.safety = crate::config::SafetySection {
+        max_tilt_rad: 3.0,
+        safe_stop_tilt_rad: 3.2,
+        torque_saturation_ms: 1e4,
+        sensor_timeout_ms: 1e4,
+        joint_limit_margin_rad: 1.0,
+        ..Default::default()
+    };
     let sim = build_sim(&c)?;
     let first = build_controller(&c, &sim)?;
     let seq = Sequence {

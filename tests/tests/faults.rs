@@ -1,0 +1,240 @@
+//! Every fault type on the A1 under its ONNX policy with the certified fallback: the robot does
+//! not fall, the fallback commands in the very cycle a fault is detected, and every command
+//! written on every cycle is inside the robot's limits and continuous.
+
+use std::sync::{Arc, Mutex};
+
+use reflex_hardware::{ImuState, RobotSpec};
+use reflex_runtime::run::{self, CycleView, Progress, RunReport};
+use reflex_runtime::supervisor::{Cause, Mode};
+use reflex_tests::{edit, load_text, shipped_text_abs};
+
+#[derive(Default)]
+struct Watch {
+    cycles: u64,
+    min_height_m: f64,
+    max_tilt_rad: f64,
+    bad_commands: Vec<String>,
+    modes: Vec<Mode>,
+    max_step_rad: f64,
+    prev_q: Option<Vec<f64>>,
+}
+
+/// Runs a1_policy.yaml with `fault`; `safety` lines are added to its `safety:` section.
+fn run_with_fault(tag: &str, fault: &str, duration_s: f64, safety: &str) -> (RunReport, Watch) {
+    let text = edit(
+        &shipped_text_abs("a1_policy.yaml"),
+        "safety:\n",
+        &format!("safety:\n{safety}"),
+    );
+    let text = format!("{text}faults:\n  - {fault}\n");
+    let cfg = load_text(tag, &text);
+    let spec: RobotSpec = {
+        use reflex_hardware::Robot;
+        run::build_sim(&cfg).unwrap().spec().clone()
+    };
+    let watch = Arc::new(Mutex::new(Watch {
+        min_height_m: f64::INFINITY,
+        ..Default::default()
+    }));
+    let w = watch.clone();
+    let observer = Box::new(move |v: &CycleView| {
+        let mut w = w.lock().unwrap();
+        w.cycles += 1;
+        w.modes.push(v.mode);
+        if v.cycle >= 1000 {
+            // After the stand-up (2 s at 500 Hz): the robot must stay up.
+            w.min_height_m = w.min_height_m.min(v.ground_truth.base_position_m[2]);
+            let (r, p) = ImuState {
+                orientation_xyzw: v.ground_truth.base_orientation_xyzw,
+                ..ImuState::default()
+            }
+            .roll_pitch_rad();
+            w.max_tilt_rad = w.max_tilt_rad.max(r.abs()).max(p.abs());
+        }
+        if !v.command.is_within(&spec) && w.bad_commands.len() < 5 {
+            w.bad_commands
+                .push(format!("cycle {}: {:?}", v.cycle, v.command));
+        }
+        if let Some(prev) = &w.prev_q {
+            let step = prev
+                .iter()
+                .zip(&v.command.position_rad)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            w.max_step_rad = w.max_step_rad.max(step);
+        }
+        w.prev_q = Some(v.command.position_rad.clone());
+    });
+    let rep = run::run_observed(
+        &cfg,
+        duration_s,
+        Arc::new(Progress::default()),
+        Some(observer),
+    )
+    .expect("run");
+    let w = Arc::try_unwrap(watch).ok().unwrap().into_inner().unwrap();
+    (rep, w)
+}
+
+/// The checks every fault test makes.
+fn assert_safe(what: &str, rep: &RunReport, w: &Watch) {
+    assert_eq!(w.cycles, rep.cycles);
+    assert!(
+        w.bad_commands.is_empty(),
+        "{what}: commands outside the limits: {:?}",
+        w.bad_commands
+    );
+    assert!(
+        w.max_step_rad <= 0.05 + 1e-9,
+        "{what}: a position target jumped {} rad in one cycle",
+        w.max_step_rad
+    );
+    assert!(
+        w.min_height_m > 0.2,
+        "{what}: base fell to {} m",
+        w.min_height_m
+    );
+    assert!(
+        w.max_tilt_rad < 0.5,
+        "{what}: tilted {} rad",
+        w.max_tilt_rad
+    );
+    // Every transition: the command of its own cycle already came from the new mode.
+    for t in &rep.supervisor.transitions {
+        let tr = &t.transition;
+        assert_eq!(
+            w.modes[tr.cycle as usize], tr.to,
+            "{what}: cycle {} was not commanded by {:?}",
+            tr.cycle, tr.to
+        );
+        if tr.cycle > 0 {
+            assert_eq!(
+                w.modes[tr.cycle as usize - 1],
+                tr.from,
+                "{what}: mode before the transition"
+            );
+        }
+    }
+}
+
+fn fallback_transition(rep: &RunReport) -> (u64, Cause) {
+    let t = rep
+        .supervisor
+        .transitions
+        .iter()
+        .find(|t| t.transition.to == Mode::Fallback)
+        .unwrap_or_else(|| panic!("no fallback: {:?}", rep.supervisor.transitions));
+    (t.transition.cycle, t.transition.cause)
+}
+
+#[test]
+fn non_finite_action_hands_over_in_the_cycle_it_arrives() {
+    let (rep, w) = run_with_fault("nan", "{kind: non_finite_action, at_s: 3.0}", 6.0, "");
+    assert_safe("non-finite action", &rep, &w);
+    // Lockstep: the policy's tick-150 result is applied at cycle 1500.
+    assert_eq!(fallback_transition(&rep), (1500, Cause::NonFiniteAction));
+}
+
+#[test]
+fn policy_freeze_hands_over_after_the_allowed_late_periods() {
+    let (rep, w) = run_with_fault(
+        "freeze",
+        "{kind: policy_freeze, at_s: 3.0, duration_s: 1.0}",
+        6.0,
+        "",
+    );
+    assert_safe("policy freeze", &rep, &w);
+    let (cycle, cause) = fallback_transition(&rep);
+    assert_eq!(cause, Cause::PolicyLate);
+    // Ticks 150.. give nothing; late counted at ticks 151.., > 3 late periods at tick 154.
+    assert_eq!(cycle, 1540);
+}
+
+#[test]
+fn sensor_dropout_hands_over_when_samples_are_stale() {
+    let (rep, w) = run_with_fault(
+        "dropout",
+        "{kind: sensor_dropout, at_s: 3.0, duration_s: 0.3}",
+        6.0,
+        "",
+    );
+    assert_safe("sensor dropout", &rep, &w);
+    let (cycle, cause) = fallback_transition(&rep);
+    assert_eq!(cause, Cause::SensorStale);
+    // Last sample at cycle 1500; 20 ms timeout at 500 Hz = 10 cycles.
+    assert_eq!(cycle, 1510);
+}
+
+#[test]
+fn sensor_noise_burst_is_ridden_out() {
+    let (rep, w) = run_with_fault(
+        "noise",
+        "{kind: sensor_noise_burst, at_s: 3.0, duration_s: 1.0, scale: 20.0}",
+        6.0,
+        "",
+    );
+    assert_safe("sensor noise burst", &rep, &w);
+}
+
+#[test]
+fn push_beyond_the_tilt_limit_hands_over_to_the_fallback() {
+    let (rep, w) = run_with_fault(
+        "push",
+        "{kind: push, at_s: 3.0, duration_s: 0.2, force_n: [0.0, 60.0, 0.0]}",
+        6.0,
+        "  max_tilt_rad: 0.15\n",
+    );
+    assert_safe("push", &rep, &w);
+    let (_, cause) = fallback_transition(&rep);
+    assert_eq!(cause, Cause::Attitude);
+}
+
+#[test]
+fn motor_weakness_does_not_bring_the_robot_down() {
+    let (rep, w) = run_with_fault(
+        "weak",
+        "{kind: motor_weakness, at_s: 3.0, duration_s: 2.0, strength: 0.5}",
+        6.0,
+        "",
+    );
+    assert_safe("motor weakness", &rep, &w);
+}
+
+#[test]
+fn latency_spike_is_counted_and_ridden_out() {
+    let (rep, w) = run_with_fault(
+        "spike",
+        "{kind: latency_spike, at_s: 3.0, duration_ms: 20.0}",
+        6.0,
+        "",
+    );
+    assert_safe("latency spike", &rep, &w);
+    assert!(rep.overruns >= 1);
+}
+
+#[test]
+fn estop_goes_to_safe_stop_in_the_same_cycle_and_reset_needs_the_operator() {
+    let (rep, w) = run_with_fault(
+        "estop",
+        "{kind: estop, at_s: 3.0}\n  - {kind: reset, at_s: 3.5}",
+        5.0,
+        "",
+    );
+    assert!(w.bad_commands.is_empty(), "{:?}", w.bad_commands);
+    let t: Vec<_> = rep
+        .supervisor
+        .transitions
+        .iter()
+        .map(|t| (t.transition.cycle, t.transition.to, t.transition.cause))
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            (1500, Mode::SafeStop, Cause::EStop),
+            (1750, Mode::Policy, Cause::Reset)
+        ]
+    );
+    assert_eq!(w.modes[1500], Mode::SafeStop);
+    assert_eq!(rep.final_mode, Mode::Policy);
+}
