@@ -145,6 +145,8 @@ pub struct Mlp {
     outputs: usize,
     buf_a: Vec<f32>,
     buf_b: Vec<f32>,
+    /// Affine layers' weights packed for the kernel, in layer order.
+    packed: Vec<PackedAffine>,
     kernel: Kernel,
 }
 
@@ -178,15 +180,11 @@ struct Constants<'a> {
 
 impl Constants<'_> {
     fn add(&mut self, t: &TensorProto) -> Result<(), MlpError> {
-        let values = t.to_f32().ok_or_else(|| {
-            structure(
-                self.file,
-                format!(
-                    "tensor `{}`: only inline float/double tensors are supported",
-                    t.name
-                ),
-            )
-        })?;
+        // Non-float constants (e.g. the int64 shape of a Reshape) are not kept: an operator
+        // that would need one is refused by name when the chain reaches it.
+        let Some(values) = t.to_f32() else {
+            return Ok(());
+        };
         if values.len() != t.numel() {
             return Err(structure(
                 self.file,
@@ -593,6 +591,15 @@ impl Mlp {
                 widest = widest.max(w);
             }
         }
+        let packed = layers
+            .iter()
+            .filter_map(|l| match l {
+                Layer::Affine {
+                    w, inputs, outputs, ..
+                } => Some(PackedAffine::pack(w, *inputs, *outputs)),
+                _ => None,
+            })
+            .collect();
         Mlp {
             layers,
             input_name,
@@ -601,6 +608,7 @@ impl Mlp {
             outputs: w,
             buf_a: vec![0.0; widest],
             buf_b: vec![0.0; widest],
+            packed,
             kernel: Kernel::detect(),
         }
     }
@@ -647,16 +655,15 @@ impl Mlp {
         let (mut cur, mut next) = (&mut self.buf_a, &mut self.buf_b);
         let mut w = self.inputs;
         cur[..w].copy_from_slice(input);
+        let mut packed = self.packed.iter();
         for layer in &self.layers {
             match layer {
                 Layer::Affine {
-                    w: m,
-                    b,
-                    inputs,
-                    outputs,
+                    b, inputs, outputs, ..
                 } => {
+                    let p = packed.next().expect("one packed matrix per affine layer");
                     self.kernel
-                        .matvec(m, &cur[..*inputs], b, &mut next[..*outputs]);
+                        .affine(p, &cur[..*inputs], b, &mut next[..*outputs]);
                     std::mem::swap(&mut cur, &mut next);
                     w = *outputs;
                 }
@@ -929,7 +936,42 @@ pub struct SizeMismatch {
     pub got: (usize, usize),
 }
 
-/// The matrix-vector product y = W x + b, chosen once by CPU feature detection.
+/// An affine layer's weights packed in column blocks: for each block of `width` outputs, the
+/// `inputs × width` sub-matrix stored input-major (zero-padded to the block width), so the
+/// kernel broadcasts one input and updates `width` independent accumulators with contiguous loads.
+#[derive(Debug, Clone)]
+struct PackedAffine {
+    blocks: Vec<(usize, usize, usize, Vec<f32>)>,
+}
+
+impl PackedAffine {
+    fn pack(w: &[f32], inputs: usize, outputs: usize) -> Self {
+        let mut blocks = Vec::new();
+        let mut start = 0;
+        while start < outputs {
+            let left = outputs - start;
+            let width = if left >= 64 {
+                64
+            } else if left > 8 {
+                16
+            } else {
+                8
+            };
+            let real = left.min(width);
+            let mut data = vec![0.0f32; inputs * width];
+            for j in 0..inputs {
+                for k in 0..real {
+                    data[j * width + k] = w[(start + k) * inputs + j];
+                }
+            }
+            blocks.push((start, width, real, data));
+            start += real;
+        }
+        Self { blocks }
+    }
+}
+
+/// The dense kernel, chosen once by CPU feature detection.
 #[derive(Debug, Clone, Copy)]
 enum Kernel {
     Portable,
@@ -954,63 +996,52 @@ impl Kernel {
         }
     }
 
+    /// y = W x + b with W packed.
     #[inline]
-    fn matvec(self, w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
+    fn affine(self, p: &PackedAffine, x: &[f32], b: &[f32], y: &mut [f32]) {
         match self {
-            Kernel::Portable => matvec_portable(w, x, b, y),
+            Kernel::Portable => affine_generic::<false>(p, x, b, y),
             // SAFETY: this variant exists only when AVX2 and FMA were detected at load.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => unsafe { matvec_avx2_fma(w, x, b, y) },
+            Kernel::Avx2Fma => unsafe { affine_avx2_fma(p, x, b, y) },
         }
     }
 }
 
-const LANES: usize = 16;
-
 #[inline(always)]
-fn dot_lanes<const FMA: bool>(row: &[f32], x: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let rc = row.chunks_exact(LANES);
-    let xc = x.chunks_exact(LANES);
-    let (rr, xr) = (rc.remainder(), xc.remainder());
-    for (r, xx) in rc.zip(xc) {
-        for k in 0..LANES {
+fn block<const B: usize, const FMA: bool>(data: &[f32], x: &[f32], out: &mut [f32], bias: &[f32]) {
+    let mut acc = [0.0f32; B];
+    for (xj, w) in x.iter().zip(data.chunks_exact(B)) {
+        for k in 0..B {
             acc[k] = if FMA {
-                r[k].mul_add(xx[k], acc[k])
+                w[k].mul_add(*xj, acc[k])
             } else {
-                acc[k] + r[k] * xx[k]
+                acc[k] + w[k] * xj
             };
         }
     }
-    let mut s = 0.0f32;
-    for (r, xx) in rr.iter().zip(xr) {
-        s = if FMA { r.mul_add(*xx, s) } else { s + r * xx };
+    for (k, o) in out.iter_mut().enumerate() {
+        *o = acc[k] + bias[k];
     }
-    // Pairwise reduction of the lanes.
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for k in 0..width {
-            acc[k] += acc[k + width];
-        }
-    }
-    acc[0] + s
 }
 
-fn matvec_portable(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
-    let n = x.len();
-    for (i, yi) in y.iter_mut().enumerate() {
-        *yi = dot_lanes::<false>(&w[i * n..(i + 1) * n], x) + b[i];
+#[inline(always)]
+fn affine_generic<const FMA: bool>(p: &PackedAffine, x: &[f32], b: &[f32], y: &mut [f32]) {
+    for (start, width, real, data) in &p.blocks {
+        let out = &mut y[*start..start + real];
+        let bias = &b[*start..start + real];
+        match width {
+            64 => block::<64, FMA>(data, x, out, bias),
+            16 => block::<16, FMA>(data, x, out, bias),
+            _ => block::<8, FMA>(data, x, out, bias),
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn matvec_avx2_fma(w: &[f32], x: &[f32], b: &[f32], y: &mut [f32]) {
-    let n = x.len();
-    for (i, yi) in y.iter_mut().enumerate() {
-        *yi = dot_lanes::<true>(&w[i * n..(i + 1) * n], x) + b[i];
-    }
+unsafe fn affine_avx2_fma(p: &PackedAffine, x: &[f32], b: &[f32], y: &mut [f32]) {
+    affine_generic::<true>(p, x, b, y)
 }
 
 #[cfg(test)]
@@ -1087,14 +1118,25 @@ mod tests {
         let w: Vec<f32> = (0..37 * 53)
             .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
             .collect();
+        let p = PackedAffine::pack(&w, 53, 37);
         let x: Vec<f32> = (0..53).map(|i| (i as f32 * 0.37).sin()).collect();
         let b = vec![0.1f32; 37];
         let mut y1 = vec![0.0; 37];
         let mut y2 = vec![0.0; 37];
-        matvec_portable(&w, &x, &b, &mut y1);
-        Kernel::detect().matvec(&w, &x, &b, &mut y2);
+        // Reference: plain row-major dot products in f64.
+        for (o, y) in y1.iter_mut().enumerate() {
+            *y = ((0..53)
+                .map(|j| w[o * 53 + j] as f64 * x[j] as f64)
+                .sum::<f64>()
+                + 0.1) as f32;
+        }
+        Kernel::detect().affine(&p, &x, &b, &mut y2);
         for (a, c) in y1.iter().zip(&y2) {
             assert!((a - c).abs() < 1e-4, "{a} vs {c}");
+        }
+        affine_generic::<false>(&p, &x, &b, &mut y2);
+        for (a, c) in y1.iter().zip(&y2) {
+            assert!((a - c).abs() < 1e-4, "portable: {a} vs {c}");
         }
     }
 }

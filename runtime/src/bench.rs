@@ -40,6 +40,13 @@ pub enum BenchCommand {
         #[arg(long, default_value = ".venv/bin/python")]
         python: String,
     },
+    /// The pure-Rust MLP executor (the fallback's) next to ort on the same models, with
+    /// allocations per call.
+    Mlp {
+        /// Timed calls per model.
+        #[arg(long, default_value_t = 20000)]
+        iterations: usize,
+    },
     /// Simulator steps per second for the A1 and the Panda, next to MuJoCo on the same URDF.
     Sim {
         /// Physics step (s).
@@ -64,6 +71,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
             cpu,
         } => bench_loop(&config, seconds, priority, cpu),
         BenchCommand::Policy { iterations, python } => bench_policy(iterations, &python),
+        BenchCommand::Mlp { iterations } => bench_mlp(iterations),
         BenchCommand::Sim {
             dt,
             seconds,
@@ -448,6 +456,57 @@ fn bench_policy(iterations: usize, python: &str) -> anyhow::Result<()> {
         infer.p50,
         tick.p50 - infer.p50
     );
+    Ok(())
+}
+
+fn bench_mlp(iterations: usize) -> anyhow::Result<()> {
+    use crate::alloc_count::allocations;
+    use reflex_policies::mlp::{random_relu_mlp, Mlp};
+    use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
+
+    onnx::runtime(None)?;
+    let dir = std::env::temp_dir().join(format!("reflex-bench-mlp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let reference = dir.join("mlp_48_256_256_12.onnx");
+    std::fs::write(
+        &reference,
+        random_relu_mlp(&[48, 256, 256, 12], 1).to_onnx("benchmark MLP"),
+    )?;
+    println!("reflex bench mlp: pure-Rust MLP executor vs ort (1 thread, preallocated I/O), {iterations} calls");
+    for (name, file) in [
+        ("mlp 48-256-256-12 relu", reference),
+        (
+            "a1 certified fallback 24-64-12",
+            PathBuf::from("policies/models/a1_fallback/fallback.onnx"),
+        ),
+    ] {
+        let mut ours = Mlp::load(&file)?;
+        let mut ort = OnnxModel::open(&file, &SessionOptions::default())?;
+        let x: Vec<f32> = (0..ours.inputs())
+            .map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let mut y = vec![0.0f32; ours.outputs()];
+        let a0 = allocations();
+        let rust = time_calls(iterations, || {
+            let _ = ours.run(&x, &mut y);
+        });
+        let rust_allocs = (allocations() - a0) as f64 / (iterations + 200) as f64;
+        let a0 = allocations();
+        let theirs = time_calls(iterations, || {
+            let _ = ort.run(&x, &mut y);
+        });
+        let ort_allocs = (allocations() - a0) as f64 / (iterations + 200) as f64;
+        println!(
+            "  {name:<32} rust p50 {:>6.2} µs p99 {:>6.2} µs, {rust_allocs:.1} allocs/call | ort p50 {:>6.2} µs p99 {:>6.2} µs, {ort_allocs:.1} Rust-side allocs/call* | ratio p50 {:.2} (target ≤ 1.00, kernel {})",
+            rust.p50,
+            rust.p99,
+            theirs.p50,
+            theirs.p99,
+            rust.p50 / theirs.p50,
+            ours.kernel_name()
+        );
+    }
+    println!("  * ONNX Runtime allocates inside its C++ code with malloc, which Rust's allocator does not see; run it off the RT thread.");
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! absolute deadlines (and steps the simulator, when that is the backend, outside the measured
 //! cycle body); the main thread only starts it, shows progress and writes the report.
 
+pub mod alloc_count;
 pub mod bench;
 pub mod config;
 pub mod control_loop;

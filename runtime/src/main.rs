@@ -11,6 +11,11 @@ use clap::{Parser, Subcommand};
 use reflex_runtime::config;
 use reflex_runtime::run::{self, Progress, RobotOutcome, RunReport};
 
+/// Counts allocations for `reflex bench` (one relaxed atomic add per allocation).
+#[global_allocator]
+static GLOBAL: reflex_runtime::alloc_count::CountingAllocator =
+    reflex_runtime::alloc_count::CountingAllocator;
+
 #[derive(Parser)]
 #[command(
     name = "reflex",
