@@ -1121,7 +1121,7 @@ mod tests {
         let p = PackedAffine::pack(&w, 53, 37);
         let x: Vec<f32> = (0..53).map(|i| (i as f32 * 0.37).sin()).collect();
         let b = vec![0.1f32; 37];
-        let mut y1 = vec![0.0; 37];
+        let mut y1 = [0.0f32; 37];
         let mut y2 = vec![0.0; 37];
         // Reference: plain row-major dot products in f64.
         for (o, y) in y1.iter_mut().enumerate() {

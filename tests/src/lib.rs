@@ -23,9 +23,12 @@ pub fn edit(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// Writes `text` to a fresh file in the temp dir named after `tag` and returns its path.
+/// Writes `text` to a fresh file `TAG.yaml` in its own temp folder (tests run in parallel and
+/// may use the same tag) and returns its path.
 pub fn write_temp(tag: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reflex-tests-{}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("reflex-tests-{}/{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(format!("{tag}.yaml"));
     std::fs::write(&path, text).expect("write temp config");
