@@ -10,6 +10,7 @@
 //! [`JointCommand::new`] from the [`RobotSpec`] and never resized.
 
 mod command;
+pub mod ros;
 mod spec;
 mod state;
 

@@ -91,6 +91,9 @@ pub struct RobotState {
     pub imu: ImuState,
     /// End effector (arms only; `None` for legged robots).
     pub end_effector: Option<EndEffectorState>,
+    /// Estimated base velocity in the base frame (m/s), when the robot's state estimator
+    /// provides one (e.g. `nav_msgs/Odometry`).
+    pub base_linear_velocity_m_s: Option<[f64; 3]>,
 }
 
 impl RobotState {
@@ -109,6 +112,7 @@ impl RobotState {
                 crate::RobotKind::Arm => Some(EndEffectorState::default()),
                 crate::RobotKind::Legged => None,
             },
+            base_linear_velocity_m_s: None,
         }
     }
 
@@ -131,6 +135,7 @@ impl RobotState {
             .copy_from_slice(&other.joints.effort_nm);
         self.imu = other.imu;
         self.end_effector = other.end_effector;
+        self.base_linear_velocity_m_s = other.base_linear_velocity_m_s;
     }
 }
 

@@ -1,0 +1,331 @@
+//! The ROS 2 bridge as a Reflex robot: [`RosRobot`] implements [`Robot`] for the RT thread; the
+//! transport's I/O thread talks to it only through lock-free slots (triple buffers) and an
+//! `AtomicWaker`: the RT thread never takes a lock or waits on ROS.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::{JoinHandle, Thread};
+
+use futures::task::AtomicWaker;
+use triple_buffer::{triple_buffer, Input, Output};
+
+use crate::ros::mapping::{
+    diagnostics, encode_command, CommandInterface, CommandMessage, LoopStatus, OutboundCommand,
+    Rejections, StateAssembler,
+};
+use crate::ros::msg::diagnostic_msgs::DiagnosticArray;
+use crate::ros::msg::geometry_msgs::WrenchStamped;
+use crate::ros::msg::nav_msgs::Odometry;
+use crate::ros::msg::sensor_msgs::{Imu, JointState};
+use crate::ros::{system_time_ns, BridgeConfig, BridgeError};
+use crate::{HwError, JointCommand, Robot, RobotSpec, RobotState};
+
+/// A state sample for the RT thread.
+#[derive(Debug, Clone)]
+pub struct StateSample {
+    seq: u64,
+    complete: bool,
+    state: RobotState,
+}
+
+/// State shared by the RT side, the I/O thread and the owner.
+#[derive(Debug, Default)]
+pub struct BridgeShared {
+    /// The RT thread, unparked when a new state arrives (robot-triggered cycles).
+    rt_thread: OnceLock<Thread>,
+    /// Ends the I/O thread.
+    pub stop: AtomicBool,
+    /// Joint-state samples accepted.
+    pub samples: AtomicU64,
+    /// Commands published.
+    pub commands: AtomicU64,
+    /// Rejections by reason (written by the I/O thread).
+    pub rejections: Mutex<Rejections>,
+    /// Wakes the I/O thread when the RT thread has written a command.
+    pub waker: AtomicWaker,
+}
+
+/// The I/O thread's ends: what every transport calls with inbound messages and asks for
+/// outbound ones. The mapping logic lives here and in [`crate::ros::mapping`], once.
+pub struct IoSide {
+    assembler: StateAssembler,
+    state_in: Input<StateSample>,
+    seq: u64,
+    commands: Output<OutboundCommand>,
+    last_command: u64,
+    status: Output<LoopStatus>,
+    last_diag_ns: i128,
+    diag_period_ns: i128,
+    joint_names: Vec<String>,
+    interface: CommandInterface,
+    node: String,
+    /// Shared with the RT side and the owner.
+    pub shared: Arc<BridgeShared>,
+}
+
+impl IoSide {
+    fn publish_state(&mut self) {
+        self.seq += 1;
+        let buf = self.state_in.input_buffer_mut();
+        buf.seq = self.seq;
+        buf.complete = self.assembler.complete();
+        buf.state.copy_from(self.assembler.state());
+        self.state_in.publish();
+        self.shared.samples.fetch_add(1, Ordering::Relaxed);
+        if let Some(t) = self.shared.rt_thread.get() {
+            t.unpark();
+        }
+    }
+
+    fn counted(&mut self, r: Result<(), crate::ros::mapping::Reject>) -> bool {
+        if r.is_err() {
+            if let Ok(mut g) = self.shared.rejections.lock() {
+                *g = self.assembler.rejections;
+            }
+        }
+        r.is_ok()
+    }
+
+    /// A `sensor_msgs/JointState` arrived: validate, assemble, hand the state to the RT thread.
+    pub fn on_joint_state(&mut self, m: &JointState) {
+        let r = self.assembler.joint_state(m, system_time_ns());
+        if self.counted(r) {
+            self.publish_state();
+        }
+    }
+
+    /// A `sensor_msgs/Imu` arrived (it goes out with the next joint state).
+    pub fn on_imu(&mut self, m: &Imu) {
+        let r = self.assembler.imu(m, system_time_ns());
+        self.counted(r);
+    }
+
+    /// A `nav_msgs/Odometry` arrived.
+    pub fn on_odometry(&mut self, m: &Odometry) {
+        let r = self.assembler.odometry(m, system_time_ns());
+        self.counted(r);
+    }
+
+    /// A `geometry_msgs/WrenchStamped` arrived.
+    pub fn on_wrench(&mut self, m: &WrenchStamped) {
+        let r = self.assembler.wrench(m, system_time_ns());
+        self.counted(r);
+    }
+
+    /// The newest command the RT thread wrote, encoded, if it has not been sent yet.
+    pub fn take_command(&mut self) -> Option<CommandMessage> {
+        self.commands.update();
+        let c = self.commands.output_buffer();
+        if c.seq == self.last_command {
+            return None;
+        }
+        self.last_command = c.seq;
+        self.shared.commands.fetch_add(1, Ordering::Relaxed);
+        Some(encode_command(self.interface, &self.joint_names, c))
+    }
+
+    /// Diagnostics, when they are due.
+    pub fn take_diagnostics(&mut self) -> Option<DiagnosticArray> {
+        let now = system_time_ns();
+        if now - self.last_diag_ns < self.diag_period_ns {
+            return None;
+        }
+        self.last_diag_ns = now;
+        let status = *self.status.read();
+        Some(diagnostics(
+            &self.node,
+            &status,
+            &self.assembler.rejections,
+            now,
+        ))
+    }
+
+    /// Whether commands go out as `trajectory_msgs/JointTrajectory` (else Float64MultiArray).
+    pub fn interface_is_trajectory(&self) -> bool {
+        self.interface == CommandInterface::JointTrajectory
+    }
+
+    /// Whether the owner asked the I/O thread to end.
+    pub fn stopping(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+}
+
+/// A robot reached over ROS 2. Construct it with [`RosRobot::start`].
+pub struct RosRobot {
+    spec: RobotSpec,
+    samples: Output<StateSample>,
+    last_seq: u64,
+    commands: Input<OutboundCommand>,
+    status: Input<LoopStatus>,
+    cmd_seq: u64,
+    last_q: Vec<f64>,
+    last_dq: Vec<f64>,
+    active: bool,
+    shared: Arc<BridgeShared>,
+    io: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl RosRobot {
+    /// Starts the transport's I/O thread (`spawn` gets the I/O side) and returns the robot.
+    /// `require_imu`: states are complete only once an IMU message has arrived.
+    pub fn start(
+        spec: RobotSpec,
+        cfg: &BridgeConfig,
+        require_imu: bool,
+        spawn: impl FnOnce(BridgeConfig, IoSide) -> Result<JoinHandle<Result<(), String>>, BridgeError>,
+    ) -> Result<RosRobot, BridgeError> {
+        let n = spec.num_joints();
+        let (state_in, samples) = triple_buffer(&StateSample {
+            seq: 0,
+            complete: false,
+            state: RobotState::new(&spec),
+        });
+        let (commands, cmd_out) = triple_buffer(&OutboundCommand::new(n));
+        let (status, status_out) = triple_buffer(&LoopStatus::default());
+        let shared = Arc::new(BridgeShared::default());
+        let io = IoSide {
+            assembler: StateAssembler::new(&spec, cfg.stamps, require_imu),
+            state_in,
+            seq: 0,
+            commands: cmd_out,
+            last_command: 0,
+            status: status_out,
+            last_diag_ns: 0,
+            diag_period_ns: (1e9 / cfg.diagnostics_hz.max(0.1)) as i128,
+            joint_names: spec.joint_names.clone(),
+            interface: cfg.command_interface,
+            node: cfg.node_name.clone(),
+            shared: shared.clone(),
+        };
+        let handle = spawn(cfg.clone(), io)?;
+        Ok(RosRobot {
+            last_q: vec![0.0; n],
+            last_dq: vec![0.0; n],
+            spec,
+            samples,
+            last_seq: 0,
+            commands,
+            status,
+            cmd_seq: 0,
+            active: false,
+            shared,
+            io: Some(handle),
+        })
+    }
+
+    /// Waits (parked, no lock) until a new complete state arrives or `deadline_ns`
+    /// (CLOCK_MONOTONIC) passes. Returns whether one arrived: robot-triggered cycles.
+    pub fn wait_for_state(&mut self, deadline_ns: u64, now_ns: impl Fn() -> u64) -> bool {
+        loop {
+            if self.samples.updated() {
+                return true;
+            }
+            let now = now_ns();
+            if now >= deadline_ns {
+                return false;
+            }
+            std::thread::park_timeout(std::time::Duration::from_nanos(
+                (deadline_ns - now).min(1_000_000),
+            ));
+        }
+    }
+
+    /// Hands the loop's status to the I/O thread for diagnostics. Allocation-free.
+    pub fn set_status(&mut self, s: &LoopStatus) {
+        *self.status.input_buffer_mut() = *s;
+        self.status.publish();
+    }
+
+    /// Rejected inbound messages so far.
+    pub fn rejections(&self) -> Rejections {
+        self.shared
+            .rejections
+            .lock()
+            .map(|g| *g)
+            .unwrap_or_default()
+    }
+
+    /// Joint-state samples accepted and commands published so far.
+    pub fn traffic(&self) -> (u64, u64) {
+        (
+            self.shared.samples.load(Ordering::Relaxed),
+            self.shared.commands.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops the I/O thread and returns its result.
+    pub fn shutdown(&mut self) -> Result<(), String> {
+        self.shared.stop.store(true, Ordering::Release);
+        self.shared.waker.wake();
+        match self.io.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| "the ROS I/O thread panicked".to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RosRobot {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl Robot for RosRobot {
+    fn spec(&self) -> &RobotSpec {
+        &self.spec
+    }
+
+    fn activate(&mut self) -> Result<(), HwError> {
+        // Called on the thread that runs the loop: that is the one to wake on new states.
+        let _ = self.shared.rt_thread.set(std::thread::current());
+        self.active = true;
+        Ok(())
+    }
+
+    fn deactivate(&mut self) -> Result<(), HwError> {
+        self.active = false;
+        Ok(())
+    }
+
+    fn read(&mut self, out: &mut RobotState) -> Result<(), HwError> {
+        self.samples.update();
+        let s = self.samples.output_buffer();
+        if s.seq == self.last_seq || !s.complete {
+            return Err(HwError::NoData);
+        }
+        if out.num_joints() != s.state.num_joints() {
+            return Err(HwError::SizeMismatch {
+                expected: s.state.num_joints(),
+                got: out.num_joints(),
+            });
+        }
+        self.last_seq = s.seq;
+        out.copy_from(&s.state);
+        self.last_q.copy_from_slice(&s.state.joints.position_rad);
+        self.last_dq.copy_from_slice(&s.state.joints.velocity_rad_s);
+        Ok(())
+    }
+
+    fn write(&mut self, cmd: &JointCommand) -> Result<(), HwError> {
+        if !self.active {
+            return Err(HwError::NotActive);
+        }
+        self.cmd_seq += 1;
+        let c = self.commands.input_buffer_mut();
+        c.seq = self.cmd_seq;
+        c.stamp_ns = system_time_ns();
+        c.position_rad.copy_from_slice(&cmd.position_rad);
+        c.velocity_rad_s.copy_from_slice(&cmd.velocity_rad_s);
+        c.effort_ff_nm.copy_from_slice(&cmd.effort_ff_nm);
+        for (i, lim) in self.spec.limits.iter().enumerate() {
+            c.effort_total_nm[i] =
+                lim.clamp_effort(cmd.torque_nm(i, self.last_q[i], self.last_dq[i]));
+        }
+        self.commands.publish();
+        self.shared.waker.wake();
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! The pure-Rust DDS transport (`ros2-client` on `rustdds`): speaks the ROS 2 wire protocol with
+//! no ROS install. Its I/O thread waits on the subscriptions and on the RT thread's command
+//! waker at once (`select!`), so neither direction is polled.
+
+use std::net::Ipv4Addr;
+use std::pin::pin;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::thread::JoinHandle;
+
+use futures::{FutureExt, StreamExt};
+use ros2_client::dds::rustdds::DomainParticipantBuilder;
+use ros2_client::qos::{Durability, History, WhenFull};
+use ros2_client::{Context, MessageTypeName, Name, Node, NodeName, NodeOptions, QosProfile};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::ros::bridge::IoSide;
+use crate::ros::mapping::CommandMessage;
+use crate::ros::msg::diagnostic_msgs::DiagnosticArray;
+use crate::ros::msg::geometry_msgs::WrenchStamped;
+use crate::ros::msg::nav_msgs::Odometry;
+use crate::ros::msg::sensor_msgs::{Imu, JointState};
+use crate::ros::msg::std_msgs::Float64MultiArray;
+use crate::ros::msg::trajectory_msgs::JointTrajectory;
+use crate::ros::{BridgeConfig, BridgeError};
+
+fn err(what: &str, e: impl std::fmt::Debug) -> BridgeError {
+    BridgeError::Transport(format!("{what}: {e:?}"))
+}
+
+/// Sensor data: best effort, keep last 5 (ROS `sensor_data` profile).
+fn sensor_qos() -> QosProfile {
+    QosProfile::default()
+        .reliability_best_effort()
+        .durability(Durability::Volatile)
+        .history(History::KeepLast { depth: 5 })
+}
+
+/// Commands and diagnostics: reliable, keep last 10 (ROS default profile).
+fn reliable_qos() -> QosProfile {
+    QosProfile::publisher_default()
+        .reliability_reliable(WhenFull::DEFAULT)
+        .durability(Durability::Volatile)
+        .history(History::KeepLast { depth: 10 })
+}
+
+/// Splits a fully qualified topic into (namespace, base name) for `ros2_client::Name`.
+fn name(full: &str) -> Result<Name, BridgeError> {
+    let (ns, base) = match full.rfind('/') {
+        Some(0) => ("/", &full[1..]),
+        Some(i) => (&full[..i], &full[i + 1..]),
+        None => ("/", full),
+    };
+    Name::new(ns, base).map_err(|e| err(&format!("topic name `{full}`"), e))
+}
+
+fn subscribe<M: DeserializeOwned + 'static>(
+    node: &mut Node,
+    cfg: &BridgeConfig,
+    topic: &str,
+    pkg: &str,
+    ty: &str,
+) -> Result<ros2_client::Subscription<M>, BridgeError> {
+    let full = cfg.resolve(topic);
+    let t = node
+        .create_topic(&name(&full)?, MessageTypeName::new(pkg, ty), &sensor_qos())
+        .map_err(|e| err(&format!("topic {full}"), e))?;
+    node.create_subscription::<M>(&t, None)
+        .map_err(|e| err(&format!("subscription {full}"), e))
+}
+
+fn publisher<M: Serialize>(
+    node: &mut Node,
+    cfg: &BridgeConfig,
+    topic: &str,
+    pkg: &str,
+    ty: &str,
+) -> Result<ros2_client::Publisher<M>, BridgeError> {
+    let full = cfg.resolve(topic);
+    let t = node
+        .create_topic(
+            &name(&full)?,
+            MessageTypeName::new(pkg, ty),
+            &reliable_qos(),
+        )
+        .map_err(|e| err(&format!("topic {full}"), e))?;
+    node.create_publisher::<M>(&t, None)
+        .map_err(|e| err(&format!("publisher {full}"), e))
+}
+
+enum CommandPublisher {
+    Array(ros2_client::Publisher<Float64MultiArray>),
+    Trajectory(ros2_client::Publisher<JointTrajectory>),
+}
+
+/// Creates the participant, node, topics and the I/O thread. Errors (no network, bad names)
+/// are returned here, before the robot moves.
+pub fn spawn(
+    cfg: BridgeConfig,
+    mut io: IoSide,
+) -> Result<JoinHandle<Result<(), String>>, BridgeError> {
+    let mut dpb = DomainParticipantBuilder::new(cfg.domain_id);
+    if cfg.only_loopback {
+        dpb = dpb.with_only_networks([Ipv4Addr::LOCALHOST]);
+    }
+    let dp = dpb.build().map_err(|e| err("DDS participant", e))?;
+    let context = Context::from_domain_participant(dp).map_err(|e| err("ROS 2 context", e))?;
+    let ns = if cfg.namespace.is_empty() {
+        "/"
+    } else {
+        cfg.namespace.as_str()
+    };
+    let node_name = NodeName::new(ns, &cfg.node_name).map_err(|e| err("node name", e))?;
+    let mut node = context
+        .new_node(
+            node_name,
+            NodeOptions::new()
+                .enable_rosout(false)
+                .start_parameter_services(false),
+        )
+        .map_err(|e| err("ROS 2 node", e))?;
+    let joint_states = subscribe::<JointState>(
+        &mut node,
+        &cfg,
+        &cfg.joint_states_topic,
+        "sensor_msgs",
+        "JointState",
+    )?;
+    let imu = cfg
+        .imu_topic
+        .as_ref()
+        .map(|t| subscribe::<Imu>(&mut node, &cfg, t, "sensor_msgs", "Imu"))
+        .transpose()?;
+    let odom = cfg
+        .odometry_topic
+        .as_ref()
+        .map(|t| subscribe::<Odometry>(&mut node, &cfg, t, "nav_msgs", "Odometry"))
+        .transpose()?;
+    let wrench = cfg
+        .wrench_topic
+        .as_ref()
+        .map(|t| subscribe::<WrenchStamped>(&mut node, &cfg, t, "geometry_msgs", "WrenchStamped"))
+        .transpose()?;
+    let command = match io_interface(&io) {
+        true => CommandPublisher::Trajectory(publisher(
+            &mut node,
+            &cfg,
+            &cfg.command_topic,
+            "trajectory_msgs",
+            "JointTrajectory",
+        )?),
+        false => CommandPublisher::Array(publisher(
+            &mut node,
+            &cfg,
+            &cfg.command_topic,
+            "std_msgs",
+            "Float64MultiArray",
+        )?),
+    };
+    let diagnostics = publisher::<DiagnosticArray>(
+        &mut node,
+        &cfg,
+        &cfg.diagnostics_topic,
+        "diagnostic_msgs",
+        "DiagnosticArray",
+    )?;
+    let spinner = node.spinner().map_err(|e| err("ROS 2 spinner", e))?;
+    std::thread::Builder::new()
+        .name("reflex-ros-spin".into())
+        .spawn(move || futures::executor::block_on(spinner.spin()))
+        .map_err(|e| err("spinner thread", e))?;
+
+    std::thread::Builder::new()
+        .name("reflex-ros-io".into())
+        .spawn(move || -> Result<(), String> {
+            let _keep = (&node, &context);
+            futures::executor::block_on(async {
+                let mut js = pin!(joint_states.async_stream());
+                let mut imu_s = imu.as_ref().map(|s| Box::pin(s.async_stream()));
+                let mut odom_s = odom.as_ref().map(|s| Box::pin(s.async_stream()));
+                let mut wrench_s = wrench.as_ref().map(|s| Box::pin(s.async_stream()));
+                loop {
+                    let shared = io.shared.clone();
+                    let wake = futures::future::poll_fn(|cx| {
+                        shared.waker.register(cx.waker());
+                        if shared.stop.load(Ordering::Acquire) {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending
+                        }
+                    });
+                    // Optional inputs: a stream that is absent never yields.
+                    let imu_next = async {
+                        match imu_s.as_mut() {
+                            Some(s) => s.next().await,
+                            None => futures::future::pending().await,
+                        }
+                    };
+                    let odom_next = async {
+                        match odom_s.as_mut() {
+                            Some(s) => s.next().await,
+                            None => futures::future::pending().await,
+                        }
+                    };
+                    let wrench_next = async {
+                        match wrench_s.as_mut() {
+                            Some(s) => s.next().await,
+                            None => futures::future::pending().await,
+                        }
+                    };
+                    futures::select_biased! {
+                        m = js.next() => if let Some(Ok((m, _))) = m { io.on_joint_state(&m) },
+                        m = imu_next.fuse() => if let Some(Ok((m, _))) = m { io.on_imu(&m) },
+                        m = odom_next.fuse() => if let Some(Ok((m, _))) = m { io.on_odometry(&m) },
+                        m = wrench_next.fuse() => if let Some(Ok((m, _))) = m { io.on_wrench(&m) },
+                        _ = wake.fuse() => {},
+                    }
+                    // Whatever woke us, send what is due.
+                    if let Some(c) = io.take_command() {
+                        let r = match (&command, c) {
+                            (CommandPublisher::Array(p), CommandMessage::Array(m)) => {
+                                p.publish(m).map_err(|e| format!("{e:?}"))
+                            }
+                            (CommandPublisher::Trajectory(p), CommandMessage::Trajectory(m)) => {
+                                p.publish(m).map_err(|e| format!("{e:?}"))
+                            }
+                            _ => Ok(()),
+                        };
+                        if let Err(e) = r {
+                            eprintln!("[reflex] command publish failed: {e}");
+                        }
+                    }
+                    if let Some(d) = io.take_diagnostics() {
+                        let _ = diagnostics.publish(d);
+                    }
+                    if io.stopping() {
+                        return Ok(());
+                    }
+                }
+            })
+        })
+        .map_err(|e| err("I/O thread", e))
+}
+
+fn io_interface(io: &IoSide) -> bool {
+    io.interface_is_trajectory()
+}
