@@ -53,6 +53,9 @@ pub struct Config {
     /// Simulator settings (required when `robot.backend` is `sim`).
     #[serde(default)]
     pub sim: Option<SimSection>,
+    /// ROS 2 bridge settings (required when `robot.backend` is `ros2`).
+    #[serde(default)]
+    pub ros: Option<RosSection>,
     /// Real-time thread settings.
     #[serde(default)]
     pub realtime: RealtimeSection,
@@ -127,6 +130,8 @@ pub struct RobotSection {
 pub enum BackendKind {
     /// The built-in Rapier simulator.
     Sim,
+    /// A robot reached over ROS 2 topics (see the `ros:` section).
+    Ros2,
 }
 
 /// Loop rates.
@@ -137,6 +142,118 @@ pub struct Rates {
     pub control_hz: f64,
     /// Policy rate (Hz): must divide `control_hz`. 10–50 Hz typical.
     pub policy_hz: f64,
+}
+
+/// Which ROS 2 transport carries the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosTransportKind {
+    /// Pure-Rust DDS (`ros2-client`): no ROS install needed.
+    Dds,
+    /// rcl through r2r (build with `--features r2r` and ROS 2 sourced).
+    R2r,
+}
+
+/// What starts a control cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// The local clock, on absolute deadlines at `rates.control_hz`.
+    Clock,
+    /// The arrival of the robot's state (libfranka, Unitree low-level): the command goes back in
+    /// the same period; no state within `state_timeout_ms` counts as a missed cycle.
+    RobotState,
+}
+
+/// Topic names (relative names resolve against the node's namespace; `--ros-args -r` remaps).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosTopics {
+    /// `sensor_msgs/JointState` input.
+    pub joint_states: String,
+    /// `sensor_msgs/Imu` input (required for legged robots).
+    #[serde(default)]
+    pub imu: Option<String>,
+    /// `nav_msgs/Odometry` input.
+    #[serde(default)]
+    pub odometry: Option<String>,
+    /// `geometry_msgs/WrenchStamped` input.
+    #[serde(default)]
+    pub wrench: Option<String>,
+    /// Command output.
+    pub command: String,
+    /// `diagnostic_msgs/DiagnosticArray` output.
+    #[serde(default = "default_diagnostics_topic")]
+    pub diagnostics: String,
+}
+
+fn default_diagnostics_topic() -> String {
+    "/diagnostics".into()
+}
+
+/// The ROS 2 bridge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosSection {
+    /// `dds` (default) or `r2r`.
+    #[serde(default = "default_transport")]
+    pub transport: RosTransportKind,
+    /// Node name.
+    #[serde(default = "default_node_name")]
+    pub node_name: String,
+    /// Node namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// DDS domain; default: `ROS_DOMAIN_ID`, else 0.
+    #[serde(default)]
+    pub domain_id: Option<u16>,
+    /// Keep DDS traffic on loopback (tests, single-machine setups).
+    #[serde(default)]
+    pub only_loopback: bool,
+    /// Topics.
+    pub topics: RosTopics,
+    /// What the command topic carries.
+    pub command_interface: reflex_hardware::ros::CommandInterface,
+    /// What starts a cycle.
+    #[serde(default = "default_trigger")]
+    pub trigger: TriggerKind,
+    /// Robot-triggered cycles: how long to wait for the state (ms).
+    #[serde(default = "default_state_timeout")]
+    pub state_timeout_ms: f64,
+    /// Reject inbound stamps older than this (ms; 0 disables).
+    #[serde(default = "default_stamp_age")]
+    pub max_stamp_age_ms: f64,
+    /// Reject inbound stamps further ahead than this (ms; 0 disables).
+    #[serde(default = "default_stamp_lead")]
+    pub max_stamp_lead_ms: f64,
+    /// Diagnostics rate (Hz).
+    #[serde(default = "default_diagnostics_hz")]
+    pub diagnostics_hz: f64,
+}
+
+fn default_transport() -> RosTransportKind {
+    RosTransportKind::Dds
+}
+fn default_node_name() -> String {
+    "reflex".into()
+}
+fn default_namespace() -> String {
+    "/".into()
+}
+fn default_trigger() -> TriggerKind {
+    TriggerKind::Clock
+}
+fn default_state_timeout() -> f64 {
+    5.0
+}
+fn default_stamp_age() -> f64 {
+    200.0
+}
+fn default_stamp_lead() -> f64 {
+    50.0
+}
+fn default_diagnostics_hz() -> f64 {
+    10.0
 }
 
 /// How simulated time relates to wall time.
@@ -530,15 +647,30 @@ fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {
             format!("{} (ratio {:.4})", r.policy_hz, r.control_hz / r.policy_hz),
         ));
     }
-    match (c.robot.backend, &c.sim) {
-        (BackendKind::Sim, None) => {
+    match (c.robot.backend, &c.sim, &c.ros) {
+        (BackendKind::Sim, None, _) => {
             return Err(l.invalid(
                 "sim",
                 "a `sim:` section because robot.backend is `sim`",
                 "nothing",
             ))
         }
-        (BackendKind::Sim, Some(sim)) => validate_sim(l, sim)?,
+        (BackendKind::Sim, Some(sim), _) => validate_sim(l, sim)?,
+        (BackendKind::Ros2, _, None) => {
+            return Err(l.invalid(
+                "ros",
+                "a `ros:` section because robot.backend is `ros2`",
+                "nothing",
+            ))
+        }
+        (BackendKind::Ros2, Some(_), _) => {
+            return Err(l.invalid(
+                "sim",
+                "no `sim:` section: robot.backend is `ros2`, the robot is real",
+                "a sim section",
+            ))
+        }
+        (BackendKind::Ros2, None, Some(ros)) => validate_ros(l, ros)?,
     }
     let rt = &c.realtime;
     if !(0..=99).contains(&rt.priority) {
@@ -649,6 +781,72 @@ fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {
                 len.to_string(),
             ));
         }
+    }
+    Ok(())
+}
+
+fn validate_ros(l: &LoadedConfig, r: &RosSection) -> Result<(), ConfigError> {
+    let checks = [
+        (
+            "ros.state_timeout_ms",
+            r.state_timeout_ms,
+            "a timeout in (0, 1000] ms",
+            1e-9,
+            1000.0,
+        ),
+        (
+            "ros.max_stamp_age_ms",
+            r.max_stamp_age_ms,
+            "an age in [0, 60000] ms (0 disables)",
+            0.0,
+            60_000.0,
+        ),
+        (
+            "ros.max_stamp_lead_ms",
+            r.max_stamp_lead_ms,
+            "a lead in [0, 60000] ms (0 disables)",
+            0.0,
+            60_000.0,
+        ),
+        (
+            "ros.diagnostics_hz",
+            r.diagnostics_hz,
+            "a rate in (0, 1000] Hz",
+            1e-9,
+            1000.0,
+        ),
+    ];
+    for (field, v, expected, lo, hi) in checks {
+        if !(v.is_finite() && v >= lo && v <= hi) {
+            return Err(l.invalid(field, expected, v.to_string()));
+        }
+    }
+    let topics = [
+        ("ros.topics.joint_states", &r.topics.joint_states),
+        ("ros.topics.command", &r.topics.command),
+        ("ros.topics.diagnostics", &r.topics.diagnostics),
+    ];
+    for (field, t) in topics {
+        let ok = !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/')
+            && !t.contains("//");
+        if !ok {
+            return Err(l.invalid(
+                field,
+                "a ROS topic name (letters, digits, `_`, `/`)",
+                format!("`{t}`"),
+            ));
+        }
+    }
+    let legged = reflex_sim::Model::from_name(&l.config.robot.model).map(|m| m.description().kind)
+        == Some(reflex_hardware::RobotKind::Legged);
+    if legged && r.topics.imu.is_none() {
+        return Err(l.invalid(
+            "ros.topics.imu",
+            "an IMU topic: a legged robot's supervisor needs its attitude",
+            "nothing",
+        ));
     }
     Ok(())
 }

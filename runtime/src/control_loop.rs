@@ -85,6 +85,25 @@ impl<R: Robot> ControlLoop<R> {
         Ok(())
     }
 
+    /// [`Self::start`] for robots whose first state may take a while (a ROS topic): activates,
+    /// then waits up to `timeout` for the first complete state. Not RT.
+    pub fn start_when_ready(&mut self, timeout: std::time::Duration) -> Result<(), HwError> {
+        self.robot.activate()?;
+        let give_up = std::time::Instant::now() + timeout;
+        loop {
+            match self.robot.read(&mut self.state) {
+                Ok(()) => break,
+                Err(HwError::NoData) if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.primary.reset(&self.state);
+        self.fallback.reset(&self.state);
+        Ok(())
+    }
+
     /// Deactivates the robot. Not RT.
     pub fn stop(&mut self) -> Result<(), HwError> {
         self.robot.deactivate()
@@ -179,7 +198,8 @@ impl<R: Robot> ControlLoop<R> {
             self.stats.io_errors += 1;
         }
         sup.count_cycle();
-        self.stats.compute.record_ns(now_ns().saturating_sub(t0));
+        self.stats.last_compute_ns = now_ns().saturating_sub(t0);
+        self.stats.compute.record_ns(self.stats.last_compute_ns);
         self.stats.cycles += 1;
     }
 

@@ -41,6 +41,23 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
+    /// Run as a ROS 2 node (what `ros2 launch reflex a1.launch.py` starts): until SIGINT/SIGTERM.
+    /// Accepts `--ros-args` (remaps, `-p`, `--params-file`); the parameter `config` names the
+    /// run config when --config is not given.
+    Node {
+        /// Run config (YAML); else the `config` parameter.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Stop after this much time (s); else run until signalled (or the `duration_s` parameter).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Write the JSON run report here when the node stops.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// `--ros-args ...` as ros2 launch passes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ros_args: Vec<String>,
+    },
     /// Validate a config (and build its robot and controller) without running.
     Check {
         /// Config file (YAML).
@@ -123,11 +140,29 @@ fn real_main() -> anyhow::Result<()> {
             duration,
             report,
         } => run_cmd(config, duration, report),
+        Command::Node {
+            config,
+            duration,
+            report,
+            ros_args,
+        } => node_cmd(config, duration, report, ros_args),
         Command::Check { config } => {
             let cfg = config::load(&config)?;
-            let sim = run::build_sim(&cfg)?;
-            run::build_controller(&cfg, &sim)?;
-            if let Some(p) = run::build_policy(&cfg, &sim)? {
+            let spec = run::model_spec(&cfg)?;
+            let sim = match cfg.config.robot.backend {
+                config::BackendKind::Sim => Some(run::build_sim(&cfg)?),
+                config::BackendKind::Ros2 => {
+                    run::bridge_config(&cfg, &[])?;
+                    None
+                }
+            };
+            let robot: &dyn reflex_hardware::Robot = match &sim {
+                Some(s) => s,
+                None => &SpecOnly(spec),
+            };
+            run::build_controller(&cfg, robot)?;
+            run::build_fallback(&cfg, robot)?;
+            if let Some(p) = run::build_policy(&cfg, robot)? {
                 for r in p.policy.providers() {
                     println!(
                         "policy model: providers requested {:?}, active {:?}",
@@ -280,6 +315,89 @@ fn run_cmd(config: PathBuf, duration: f64, report: Option<PathBuf>) -> anyhow::R
     Ok(())
 }
 
+/// A robot that only has a spec: what `check` validates a ROS 2 config against without
+/// starting the bridge.
+struct SpecOnly(reflex_hardware::RobotSpec);
+
+impl reflex_hardware::Robot for SpecOnly {
+    fn spec(&self) -> &reflex_hardware::RobotSpec {
+        &self.0
+    }
+    fn activate(&mut self) -> Result<(), reflex_hardware::HwError> {
+        Err(reflex_hardware::HwError::NotActive)
+    }
+    fn deactivate(&mut self) -> Result<(), reflex_hardware::HwError> {
+        Ok(())
+    }
+    fn read(
+        &mut self,
+        _: &mut reflex_hardware::RobotState,
+    ) -> Result<(), reflex_hardware::HwError> {
+        Err(reflex_hardware::HwError::NoData)
+    }
+    fn write(&mut self, _: &reflex_hardware::JointCommand) -> Result<(), reflex_hardware::HwError> {
+        Err(reflex_hardware::HwError::NotActive)
+    }
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn node_cmd(
+    config: Option<PathBuf>,
+    duration: Option<f64>,
+    report: Option<PathBuf>,
+    ros_args: Vec<String>,
+) -> anyhow::Result<()> {
+    let args = reflex_runtime::ros_args::RosArgs::parse(&ros_args, "reflex")?;
+    let config = config
+        .or_else(|| args.params.get("config").map(PathBuf::from))
+        .context("no run config: pass --config FILE or the `config` parameter (-p config:=FILE or a params file)")?;
+    let duration = duration.or_else(|| {
+        args.params
+            .get("duration_s")
+            .and_then(|d| d.parse().ok())
+            .filter(|d: &f64| *d > 0.0)
+    });
+    let cfg = config::load(&config)?;
+    // SAFETY: installing an async-signal-safe handler that only stores to an atomic.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    std::thread::spawn(move || loop {
+        if STOP.load(Ordering::Relaxed) {
+            s.store(true, Ordering::Relaxed);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    });
+    eprintln!(
+        "[reflex] node starting: {} ({} remaps)",
+        config.display(),
+        args.remaps.len()
+    );
+    let rep = run::run_with_remaps(
+        &cfg,
+        duration,
+        Arc::new(Progress::default()),
+        None,
+        Some(stop),
+        &args.remaps,
+    )?;
+    print_summary(&rep);
+    if let Some(path) = report {
+        std::fs::write(&path, serde_json::to_string_pretty(&rep)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 fn print_summary(r: &RunReport) {
     println!(
         "{}: {} cycles at {} Hz ({:.1} s robot time in {:.2} s wall, {:.1}x real time, clock {:?})",
@@ -301,20 +419,21 @@ fn print_summary(r: &RunReport) {
         r.overruns, r.missed_deadlines, r.clamped_commands, r.io_errors, r.final_mode, r.final_phase
     );
     match &r.outcome {
-        RobotOutcome::Legged {
+        None => println!("  robot: no ground truth to judge by (real robot)"),
+        Some(RobotOutcome::Legged {
             measured_from_s,
             min_base_height_m,
             max_base_height_m,
             final_base_height_m,
             max_abs_roll_rad,
             max_abs_pitch_rad,
-        } => println!(
+        }) => println!(
             "  robot (from {measured_from_s:.2} s): base height min {min_base_height_m:.3} m, max {max_base_height_m:.3} m, final {final_base_height_m:.3} m; max |roll| {max_abs_roll_rad:.3} rad, max |pitch| {max_abs_pitch_rad:.3} rad"
         ),
-        RobotOutcome::Arm {
+        Some(RobotOutcome::Arm {
             max_joint_tracking_error_rad,
             final_ee_position_m: p,
-        } => println!(
+        }) => println!(
             "  robot: max joint tracking error {max_joint_tracking_error_rad:.4} rad; end effector at ({:.3}, {:.3}, {:.3}) m",
             p[0], p[1], p[2]
         ),
@@ -347,6 +466,16 @@ fn print_summary(r: &RunReport) {
             p.thread.inference_us.p99,
             p.late_results,
             p.providers.iter().map(|x| x.active).collect::<Vec<_>>()
+        );
+    }
+    if let Some(b) = &r.bridge {
+        println!(
+            "  ROS 2: {} samples in, {} commands out, {} rejected ({:?}), {} missed cycles",
+            b.samples,
+            b.commands,
+            b.rejections.total(),
+            b.rejections,
+            r.missed_cycles
         );
     }
     for line in &r.realtime.refused {

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use reflex_hardware::{ImuState, JointCommand, Robot, RobotKind, RobotState};
+use reflex_hardware::{GroundTruth, ImuState, JointCommand, Robot, RobotKind, RobotState};
 use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
 use reflex_policies::fallback::CertifiedFallback;
 use reflex_policies::manifest::{Manifest, PolicyKind};
@@ -14,9 +14,11 @@ use reflex_sim::{Model, SensorNoise, SimConfig, SimRobot};
 use serde::Serialize;
 
 use crate::config::{
-    joint_map_values, per_joint_values, ClockKind, ConfigError, ControllerKind, Fault, LoadedConfig,
+    joint_map_values, per_joint_values, ClockKind, ConfigError, ControllerKind, Fault,
+    LoadedConfig, TriggerKind,
 };
 use crate::control_loop::{ControlLoop, InjectedStall};
+use crate::plant::{Plant, SimPlant, Window, WorldEffect};
 use crate::policy_thread::{
     self, PolicyFaults, PolicyFollower, PolicyShared, PolicyStall, PolicyThreadReport, PolicyTiming,
 };
@@ -50,6 +52,9 @@ pub enum RunError {
     /// ONNX Runtime or a model was refused.
     #[error(transparent)]
     Onnx(#[from] reflex_policies::onnx::OnnxError),
+    /// The ROS 2 bridge could not start.
+    #[error("{0}")]
+    Bridge(String),
     /// The RT thread could not be started or died.
     #[error("RT thread: {0}")]
     Thread(String),
@@ -196,8 +201,12 @@ pub struct RunReport {
     pub supervisor: SupervisorReport,
     /// Real-time settings in force.
     pub realtime: RtStatus,
-    /// How the robot fared.
-    pub outcome: RobotOutcome,
+    /// How the robot fared (simulator runs; `null` when there is no ground truth to judge by).
+    pub outcome: Option<RobotOutcome>,
+    /// Cycles whose robot state did not arrive within the timeout (robot-triggered loops).
+    pub missed_cycles: u64,
+    /// ROS 2 bridge traffic and rejections (ROS backends).
+    pub bridge: Option<crate::plant::BridgeReport>,
     /// The learned policy, when the config runs one.
     pub policy: Option<PolicyReport>,
 }
@@ -267,6 +276,7 @@ struct OutcomeTracker {
     max_pitch: f64,
     max_err: f64,
     ee: [f64; 3],
+    measured: bool,
 }
 
 impl OutcomeTracker {
@@ -282,13 +292,22 @@ impl OutcomeTracker {
             max_pitch: 0.0,
             max_err: 0.0,
             ee: [0.0; 3],
+            measured: false,
         }
     }
 
-    fn observe(&mut self, l: &ControlLoop<SimRobot>, t_s: f64, holding_since: Option<f64>) {
+    fn observe(
+        &mut self,
+        state: &RobotState,
+        cmd: &JointCommand,
+        gt: Option<GroundTruth>,
+        t_s: f64,
+        holding_since: Option<f64>,
+    ) {
         match self.kind {
             RobotKind::Legged => {
-                let gt = l.robot().ground_truth();
+                let Some(gt) = gt else { return };
+                self.measured = true;
                 self.last_h = gt.base_position_m[2];
                 let Some(since) = holding_since else { return };
                 if t_s < since + self.settle_s {
@@ -302,12 +321,17 @@ impl OutcomeTracker {
                 self.max_pitch = self.max_pitch.max(p.abs());
             }
             RobotKind::Arm => {
-                let q = &l.state().joints.position_rad;
-                let cmd = l.command();
-                if let Some(ee) = l.state().end_effector {
+                self.measured = true;
+                if let Some(ee) = state.end_effector {
                     self.ee = ee.position_m;
                 }
-                for (i, (a, b)) in q.iter().zip(&cmd.position_rad).enumerate() {
+                for (i, (a, b)) in state
+                    .joints
+                    .position_rad
+                    .iter()
+                    .zip(&cmd.position_rad)
+                    .enumerate()
+                {
                     if cmd.kp[i] > 0.0 {
                         self.max_err = self.max_err.max((a - b).abs());
                     }
@@ -316,8 +340,11 @@ impl OutcomeTracker {
         }
     }
 
-    fn finish(&self) -> RobotOutcome {
-        match self.kind {
+    fn finish(&self) -> Option<RobotOutcome> {
+        if !self.measured {
+            return None;
+        }
+        Some(match self.kind {
             RobotKind::Legged => RobotOutcome::Legged {
                 measured_from_s: self.measured_from_s.unwrap_or(f64::NAN),
                 min_base_height_m: finite_or(self.min_h, self.last_h),
@@ -330,49 +357,7 @@ impl OutcomeTracker {
                 max_joint_tracking_error_rad: self.max_err,
                 final_ee_position_m: self.ee,
             },
-        }
-    }
-}
-
-/// A change of the simulated world over a window of control cycles.
-#[derive(Debug, Clone, Copy)]
-enum WorldEffect {
-    Push([f64; 3]),
-    SensorDropout,
-    NoiseScale(f64),
-    MotorStrength(f64),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    from_cycle: u64,
-    to_cycle: u64,
-    effect: WorldEffect,
-}
-
-/// The simulated world's side of a cycle: scheduled effects, then physics.
-struct World {
-    windows: Vec<Window>,
-    active: Vec<bool>,
-    physics_steps: usize,
-}
-
-impl World {
-    fn advance(&mut self, n: u64, sim: &mut SimRobot) {
-        for (w, active) in self.windows.iter().zip(self.active.iter_mut()) {
-            let on = n >= w.from_cycle && n < w.to_cycle;
-            if on == *active {
-                continue;
-            }
-            *active = on;
-            match w.effect {
-                WorldEffect::Push(f) => sim.set_base_push(if on { f } else { [0.0; 3] }),
-                WorldEffect::SensorDropout => sim.set_sensor_dropout(on),
-                WorldEffect::NoiseScale(k) => sim.set_noise_scale(if on { k } else { 1.0 }),
-                WorldEffect::MotorStrength(k) => sim.set_motor_strength(if on { k } else { 1.0 }),
-            }
-        }
-        sim.step(self.physics_steps);
+        })
     }
 }
 
@@ -672,8 +657,8 @@ pub struct CycleView<'a> {
     pub state: &'a RobotState,
     /// The command written in this cycle.
     pub command: &'a JointCommand,
-    /// Simulator ground truth after this cycle's physics.
-    pub ground_truth: reflex_hardware::GroundTruth,
+    /// Simulator ground truth after this cycle's physics (`None` on real robots).
+    pub ground_truth: Option<GroundTruth>,
 }
 
 /// A per-cycle callback for tests and tools (it runs on the RT thread).
@@ -684,23 +669,191 @@ pub fn run_observed(
     cfg: &LoadedConfig,
     duration_s: f64,
     progress: Arc<Progress>,
-    mut observer: Option<CycleObserver>,
+    observer: Option<CycleObserver>,
 ) -> Result<RunReport, RunError> {
-    let mut sim = build_sim(cfg)?;
-    let startup = build_controller(cfg, &sim)?;
-    let (fallback, fallback_info) = build_fallback(cfg, &sim)?;
-    let loaded = build_policy(cfg, &sim)?;
+    run_until(cfg, Some(duration_s), progress, observer, None)
+}
+
+/// The robot spec of the config's model (URDF joint order and limits), without a simulator.
+pub fn model_spec(cfg: &LoadedConfig) -> Result<reflex_hardware::RobotSpec, RunError> {
+    let model = Model::from_name(&cfg.config.robot.model).ok_or_else(|| {
+        cfg.invalid(
+            "robot.model",
+            "a known model",
+            cfg.config.robot.model.clone(),
+        )
+    })?;
+    reflex_sim::robot_spec(model).map_err(|source| RunError::Sim {
+        file: cfg.file.clone(),
+        source,
+    })
+}
+
+/// The bridge settings of a config's `ros:` section, with `remaps` from `--ros-args`.
+pub fn bridge_config(
+    cfg: &LoadedConfig,
+    remaps: &[(String, String)],
+) -> Result<reflex_hardware::ros::BridgeConfig, RunError> {
+    let r = cfg
+        .config
+        .ros
+        .as_ref()
+        .ok_or_else(|| cfg.invalid("ros", "a `ros:` section", "nothing"))?;
+    let mut node_name = r.node_name.clone();
+    let mut namespace = r.namespace.clone();
+    let mut topic_remaps = Vec::new();
+    for (from, to) in remaps {
+        match from.as_str() {
+            "__node" | "__name" => node_name = to.clone(),
+            "__ns" => namespace = to.clone(),
+            _ => topic_remaps.push((from.clone(), to.clone())),
+        }
+    }
+    let domain_id = r
+        .domain_id
+        .or_else(|| {
+            std::env::var("ROS_DOMAIN_ID")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    Ok(reflex_hardware::ros::BridgeConfig {
+        node_name,
+        namespace,
+        domain_id,
+        only_loopback: r.only_loopback,
+        joint_states_topic: r.topics.joint_states.clone(),
+        imu_topic: r.topics.imu.clone(),
+        odometry_topic: r.topics.odometry.clone(),
+        wrench_topic: r.topics.wrench.clone(),
+        command_topic: r.topics.command.clone(),
+        command_interface: r.command_interface,
+        diagnostics_topic: r.topics.diagnostics.clone(),
+        diagnostics_hz: r.diagnostics_hz,
+        stamps: reflex_hardware::ros::StampPolicy {
+            max_age_s: r.max_stamp_age_ms / 1e3,
+            max_lead_s: r.max_stamp_lead_ms / 1e3,
+        },
+        remaps: topic_remaps,
+    })
+}
+
+/// Starts the ROS 2 bridge the config describes (its I/O thread starts here).
+pub fn build_ros(
+    cfg: &LoadedConfig,
+    remaps: &[(String, String)],
+) -> Result<reflex_hardware::ros::RosRobot, RunError> {
+    let spec = model_spec(cfg)?;
+    let bc = bridge_config(cfg, remaps)?;
+    let r = cfg.config.ros.as_ref().expect("checked by bridge_config");
+    let require_imu = bc.imu_topic.is_some();
+    let robot = match r.transport {
+        crate::config::RosTransportKind::Dds => {
+            #[cfg(feature = "dds")]
+            {
+                reflex_hardware::ros::RosRobot::start(
+                    spec,
+                    &bc,
+                    require_imu,
+                    reflex_hardware::ros::dds::spawn,
+                )
+            }
+            #[cfg(not(feature = "dds"))]
+            {
+                Err(reflex_hardware::ros::BridgeError::NotCompiled("dds"))
+            }
+        }
+        crate::config::RosTransportKind::R2r => {
+            #[cfg(feature = "r2r")]
+            {
+                reflex_hardware::ros::RosRobot::start(
+                    spec,
+                    &bc,
+                    require_imu,
+                    reflex_hardware::ros::r2r_transport::spawn,
+                )
+            }
+            #[cfg(not(feature = "r2r"))]
+            {
+                Err(reflex_hardware::ros::BridgeError::NotCompiled("r2r"))
+            }
+        }
+    };
+    robot.map_err(|e| RunError::Bridge(format!("{}: {e}", cfg.file.display())))
+}
+
+/// Runs the config's loop until `duration_s` of robot time (or forever with `None`) or until
+/// `stop` is set; builds the backend the config names. `remaps` come from `--ros-args`.
+pub fn run_until(
+    cfg: &LoadedConfig,
+    duration_s: Option<f64>,
+    progress: Arc<Progress>,
+    observer: Option<CycleObserver>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<RunReport, RunError> {
+    run_with_remaps(cfg, duration_s, progress, observer, stop, &[])
+}
+
+/// [`run_until`] with ROS topic remaps.
+pub fn run_with_remaps(
+    cfg: &LoadedConfig,
+    duration_s: Option<f64>,
+    progress: Arc<Progress>,
+    observer: Option<CycleObserver>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+    remaps: &[(String, String)],
+) -> Result<RunReport, RunError> {
+    match cfg.config.robot.backend {
+        crate::config::BackendKind::Sim => {
+            let sim = build_sim(cfg)?;
+            let plan = plan_faults(cfg);
+            let plant = SimPlant::new(sim, plan.windows.clone(), cfg.physics_decimation());
+            drive(cfg, plant, plan, duration_s, progress, observer, stop)
+        }
+        crate::config::BackendKind::Ros2 => {
+            let ros = build_ros(cfg, remaps)?;
+            drive(
+                cfg,
+                ros,
+                plan_faults(cfg),
+                duration_s,
+                progress,
+                observer,
+                stop,
+            )
+        }
+    }
+}
+
+fn drive<P: Plant>(
+    cfg: &LoadedConfig,
+    plant: P,
+    plan: FaultPlan,
+    duration_s: Option<f64>,
+    progress: Arc<Progress>,
+    mut observer: Option<CycleObserver>,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<RunReport, RunError> {
+    let startup = build_controller(cfg, &plant)?;
+    let (fallback, fallback_info) = build_fallback(cfg, &plant)?;
+    let loaded = build_policy(cfg, &plant)?;
     let c = &cfg.config;
     let control_hz = c.rates.control_hz;
-    let cycles_total = (duration_s * control_hz).round().max(1.0) as u64;
-    let plan = plan_faults(cfg);
-    let kind = sim.spec().kind;
-    let n_joints = sim.spec().num_joints();
+    let cycles_total = duration_s
+        .map(|d| (d * control_hz).round().max(1.0) as u64)
+        .unwrap_or(u64::MAX);
+    let kind = plant.spec().kind;
+    let n_joints = plant.spec().num_joints();
     let clock = c
         .sim
         .as_ref()
         .map(|s| s.clock)
         .unwrap_or(ClockKind::Realtime);
+    let trigger = c
+        .ros
+        .as_ref()
+        .map(|r| (r.trigger, r.state_timeout_ms))
+        .unwrap_or((TriggerKind::Clock, 0.0));
     let period_ns = (1e9 / control_hz).round() as u64;
     let timing = PolicyTiming {
         clock,
@@ -713,8 +866,7 @@ pub fn run_observed(
         None => startup,
         Some(lp) => {
             let shared = Arc::new(PolicyShared::default());
-            let mut first = RobotState::new(sim.spec());
-            sim.read(&mut first)?;
+            let first = RobotState::new(plant.spec());
             let meta = (
                 lp.policy.manifest().file.display().to_string(),
                 lp.policy.kind(),
@@ -745,7 +897,7 @@ pub fn run_observed(
         }
     };
     let mut ctl = ControlLoop::new(
-        sim,
+        plant,
         controller,
         fallback,
         safety_config(cfg),
@@ -755,15 +907,11 @@ pub fn run_observed(
     );
     let (estop, reset) = (ctl.estop_handle(), ctl.reset_handle());
     let (estop_cycles, reset_cycles) = (plan.estop_cycles, plan.reset_cycles);
-    let mut world = World {
-        active: vec![false; plan.windows.len()],
-        windows: plan.windows,
-        physics_steps: cfg.physics_decimation(),
-    };
     let rt_cfg = c.realtime.clone();
     let file = cfg.file.display().to_string();
     let robot_name = c.robot.model.clone();
     let policy_hz = c.rates.policy_hz;
+    let stop = stop.unwrap_or_default();
 
     let rt_thread = std::thread::Builder::new()
         .name("reflex-rt".into())
@@ -777,16 +925,31 @@ pub fn run_observed(
             for line in &rt_status.refused {
                 eprintln!("[reflex] warning: {line}");
             }
-            ctl.start()?;
+            ctl.start_when_ready(std::time::Duration::from_secs(10))?;
             let mut tracker = OutcomeTracker::new(kind);
             let mut holding_since: Option<f64> = None;
+            let mut status = reflex_hardware::ros::LoopStatus::default();
             let wall_start = now_ns();
             let mut deadline = wall_start + period_ns;
-            for n in 0..cycles_total {
-                if clock == ClockKind::Realtime {
-                    sleep_until_ns(deadline);
-                    let woke = now_ns();
-                    ctl.stats.wakeup.record_ns(woke.saturating_sub(deadline));
+            let mut n = 0u64;
+            while n < cycles_total && !stop.load(Ordering::Relaxed) {
+                match (clock, trigger.0) {
+                    (ClockKind::Lockstep, _) => {}
+                    (ClockKind::Realtime, TriggerKind::Clock) => {
+                        sleep_until_ns(deadline);
+                        ctl.stats
+                            .wakeup
+                            .record_ns(now_ns().saturating_sub(deadline));
+                    }
+                    (ClockKind::Realtime, TriggerKind::RobotState) => {
+                        let t0 = now_ns();
+                        let timeout_ns = (trigger.1 * 1e6) as u64;
+                        if ctl.robot_mut().wait_for_state(t0 + timeout_ns) == Some(false) {
+                            ctl.stats.missed_cycles += 1;
+                        }
+                        // The cycle's deadline runs from the state's arrival.
+                        deadline = now_ns() + period_ns;
+                    }
                 }
                 if estop_cycles.contains(&n) {
                     estop.store(true, Ordering::Relaxed);
@@ -797,28 +960,40 @@ pub fn run_observed(
                 }
                 let cycle_start = now_ns();
                 ctl.cycle();
-                // The world side: pushes and physics (the robot's own time), measured apart.
+                // The world side (physics in the simulator), measured apart.
                 let p0 = now_ns();
-                world.advance(n, ctl.robot_mut());
+                ctl.robot_mut().advance(n);
                 let end = now_ns();
                 ctl.stats.physics.record_ns(end - p0);
+                let sup = ctl.supervisor();
+                status.cycles = ctl.stats.cycles;
+                status.overruns = ctl.stats.overruns;
+                status.mode = sup.mode() as u8;
+                status.transitions = sup.transitions().count() as u64;
+                status.last_cause = sup.transitions().last().map(|t| t.cause.name());
+                status.missed_cycles = ctl.stats.missed_cycles;
+                status.last_compute_us = ctl.stats.last_compute_ns as f64 / 1e3;
+                ctl.robot_mut().publish_status(&status);
+                let ground_truth = ctl.robot().ground_truth();
                 if let Some(obs) = observer.as_mut() {
                     obs(&CycleView {
                         cycle: n,
                         mode: ctl.supervisor().mode(),
                         state: ctl.state(),
                         command: ctl.command(),
-                        ground_truth: ctl.robot().ground_truth(),
+                        ground_truth,
                     });
                 }
                 let t_s = (n + 1) as f64 / control_hz;
                 if holding_since.is_none() && matches!(ctl.phase(), "holding" | "policy") {
                     holding_since = Some(t_s);
                 }
-                tracker.observe(&ctl, t_s, holding_since);
+                tracker.observe(ctl.state(), ctl.command(), ground_truth, t_s, holding_since);
                 match clock {
                     ClockKind::Realtime => {
-                        deadline += period_ns;
+                        if trigger.0 == TriggerKind::Clock {
+                            deadline += period_ns;
+                        }
                         if end > deadline {
                             ctl.stats.overruns += 1;
                             while deadline < end {
@@ -839,6 +1014,7 @@ pub fn run_observed(
                 progress
                     .overruns
                     .store(ctl.stats.overruns, Ordering::Relaxed);
+                n += 1;
             }
             let wall_s = (now_ns() - wall_start) as f64 / 1e9;
             ctl.stop()?;
@@ -855,10 +1031,13 @@ pub fn run_observed(
                 cycles: s.cycles,
                 rate_hz: control_hz,
                 policy_hz,
-                physics_steps_per_cycle: world.physics_steps,
+                physics_steps_per_cycle: ctl.robot().physics_steps(),
                 overruns: s.overruns,
                 missed_deadlines: s.missed_deadlines,
-                wakeup_latency_us: (clock == ClockKind::Realtime).then(|| s.wakeup.summary_us()),
+                missed_cycles: s.missed_cycles,
+                wakeup_latency_us: (clock == ClockKind::Realtime
+                    && trigger.0 == TriggerKind::Clock)
+                    .then(|| s.wakeup.summary_us()),
                 compute_us: s.compute.summary_us(),
                 physics_us: s.physics.summary_us(),
                 clamped_commands: s.clamped_commands,
@@ -884,6 +1063,7 @@ pub fn run_observed(
                 realtime: rt_status,
                 outcome: tracker.finish(),
                 policy: None,
+                bridge: ctl.robot().bridge_report(),
             })
         })
         .map_err(|e| RunError::Thread(e.to_string()));

@@ -105,4 +105,8 @@ pub struct LoopStats {
     pub limited_targets: u64,
     /// Robot read or write errors.
     pub io_errors: u64,
+    /// Robot-triggered cycles whose state did not arrive in time.
+    pub missed_cycles: u64,
+    /// Compute time of the last cycle (ns).
+    pub last_compute_ns: u64,
 }

@@ -47,6 +47,24 @@ pub enum Cause {
     Reset,
 }
 
+impl Cause {
+    /// The cause's snake_case name (as in reports and diagnostics).
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::NonFiniteAction => "non_finite_action",
+            Cause::ActionOutOfBounds => "action_out_of_bounds",
+            Cause::PolicyLate => "policy_late",
+            Cause::SensorStale => "sensor_stale",
+            Cause::SensorImplausible => "sensor_implausible",
+            Cause::TorqueSaturated => "torque_saturated",
+            Cause::Attitude => "attitude",
+            Cause::EStop => "e_stop",
+            Cause::FallbackFault => "fallback_fault",
+            Cause::Reset => "reset",
+        }
+    }
+}
+
 /// One mode change.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Transition {

@@ -15,7 +15,7 @@ mod model;
 mod world;
 
 pub use model::{Model, ModelDescription, PANDA_HOME};
-pub use world::SimRobot;
+pub use world::{robot_spec, SimRobot};
 
 /// Gaussian measurement noise (standard deviations) added to what [`SimRobot`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]

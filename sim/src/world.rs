@@ -86,6 +86,46 @@ fn check_len(desc: &ModelDescription, field: &'static str, v: &[f64]) -> Result<
     Ok(())
 }
 
+/// The robot's joints in hardware order with the limits its URDF declares.
+fn spec_from_urdf(
+    desc: &ModelDescription,
+    urdf: &rapier3d_urdf::urdf_rs::Robot,
+) -> Result<RobotSpec, SimError> {
+    let mut limits = Vec::with_capacity(desc.joints.len());
+    for name in desc.joints {
+        let j = urdf
+            .joints
+            .iter()
+            .find(|j| j.name == *name)
+            .ok_or_else(|| SimError::MissingElement {
+                model: desc.name,
+                what: "joint",
+                name: name.to_string(),
+            })?;
+        limits.push(JointLimits {
+            lower_rad: j.limit.lower,
+            upper_rad: j.limit.upper,
+            velocity_rad_s: j.limit.velocity,
+            effort_nm: j.limit.effort,
+        });
+    }
+    Ok(RobotSpec {
+        model: desc.name.to_string(),
+        kind: desc.kind,
+        joint_names: desc.joints.iter().map(|s| s.to_string()).collect(),
+        limits,
+    })
+}
+
+/// The spec (joint order, URDF limits) of a shipped model, without building a simulator:
+/// what a real-robot backend of that model uses.
+pub fn robot_spec(model: crate::Model) -> Result<RobotSpec, SimError> {
+    let desc = model.description();
+    let urdf =
+        rapier3d_urdf::urdf_rs::read_from_string(desc.urdf).map_err(|e| urdf_error(&desc, e))?;
+    spec_from_urdf(&desc, &urdf)
+}
+
 impl SimRobot {
     /// Builds the world: parses the model's URDF, inserts it as a multibody, sets the initial
     /// pose, armature and damping. All allocation of the simulator happens here.
@@ -139,24 +179,7 @@ impl SimRobot {
             .iter()
             .map(|j| urdf.joints[j.urdf_joint_index].name.clone())
             .collect();
-        let mut limits = Vec::with_capacity(desc.joints.len());
-        for name in desc.joints {
-            let j = urdf
-                .joints
-                .iter()
-                .find(|j| j.name == *name)
-                .ok_or_else(|| SimError::MissingElement {
-                    model: desc.name,
-                    what: "joint",
-                    name: name.to_string(),
-                })?;
-            limits.push(JointLimits {
-                lower_rad: j.limit.lower,
-                upper_rad: j.limit.upper,
-                velocity_rad_s: j.limit.velocity,
-                effort_nm: j.limit.effort,
-            });
-        }
+        let spec = spec_from_urdf(&desc, &urdf)?;
 
         let mut world = PhysicsWorld::new();
         world.gravity = Vector::new(0.0, 0.0, -GRAVITY_M_S2 as Real);
@@ -265,7 +288,7 @@ impl SimRobot {
                 } else {
                     0.0
                 };
-                disp[j.dof] = limits[i].clamp_position(initial[i] + jitter) as Real;
+                disp[j.dof] = spec.limits[i].clamp_position(initial[i] + jitter) as Real;
                 mb.armature_mut()[j.dof] = armature[i] as Real;
                 mb.damping_mut()[j.dof] = cfg.joint_damping_nm_s_rad as Real;
             }
@@ -274,12 +297,6 @@ impl SimRobot {
             mb.update_rigid_bodies(&mut world.bodies, false);
         }
 
-        let spec = RobotSpec {
-            model: desc.name.to_string(),
-            kind: desc.kind,
-            joint_names: desc.joints.iter().map(|s| s.to_string()).collect(),
-            limits,
-        };
         let n = spec.num_joints();
         let command = JointCommand::new(&spec);
         let mut sim = SimRobot {

@@ -42,11 +42,12 @@ fn run_with_fault(tag: &str, fault: &str, duration_s: f64, safety: &str) -> (Run
         let mut w = w.lock().unwrap();
         w.cycles += 1;
         w.modes.push(v.mode);
+        let gt = v.ground_truth.expect("simulator ground truth");
         if v.cycle >= 1000 {
             // After the stand-up (2 s at 500 Hz): the robot must stay up.
-            w.min_height_m = w.min_height_m.min(v.ground_truth.base_position_m[2]);
+            w.min_height_m = w.min_height_m.min(gt.base_position_m[2]);
             let (r, p) = ImuState {
-                orientation_xyzw: v.ground_truth.base_orientation_xyzw,
+                orientation_xyzw: gt.base_orientation_xyzw,
                 ..ImuState::default()
             }
             .roll_pitch_rad();

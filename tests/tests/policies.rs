@@ -40,7 +40,7 @@ fn a1_stands_ten_seconds_under_the_onnx_policy() {
         max_abs_pitch_rad,
         measured_from_s,
         ..
-    } = rep.outcome
+    } = rep.outcome.expect("simulator runs judge the outcome")
     else {
         panic!("legged outcome")
     };
@@ -62,7 +62,7 @@ fn panda_end_effector_reaches_the_policy_target() {
     let RobotOutcome::Arm {
         final_ee_position_m: p,
         ..
-    } = rep.outcome
+    } = rep.outcome.expect("simulator runs judge the outcome")
     else {
         panic!("arm outcome")
     };
@@ -104,7 +104,7 @@ fn workspace_box_clips_the_end_effector_target() {
     let RobotOutcome::Arm {
         final_ee_position_m: p,
         ..
-    } = rep.outcome
+    } = rep.outcome.expect("simulator runs judge the outcome")
     else {
         panic!("arm outcome")
     };

@@ -19,7 +19,7 @@ fn a1_stands_up_and_stays_up_for_ten_seconds() {
         max_abs_roll_rad,
         max_abs_pitch_rad,
         ..
-    } = report.outcome
+    } = report.outcome.expect("simulator runs judge the outcome")
     else {
         panic!("A1 reports a legged outcome");
     };
@@ -49,7 +49,7 @@ fn a1_lying_without_stand_up_stays_down() {
     let report = run::run(&cfg, 3.0, Arc::new(Progress::default())).expect("run");
     let RobotOutcome::Legged {
         max_base_height_m, ..
-    } = report.outcome
+    } = report.outcome.expect("simulator runs judge the outcome")
     else {
         panic!("legged outcome");
     };
@@ -66,7 +66,7 @@ fn panda_holds_its_home_pose() {
     let RobotOutcome::Arm {
         max_joint_tracking_error_rad,
         ..
-    } = report.outcome
+    } = report.outcome.expect("simulator runs judge the outcome")
     else {
         panic!("Panda reports an arm outcome");
     };

@@ -1,0 +1,161 @@
+//! What the run driver needs from a backend beyond the [`Robot`] trait: how the world moves
+//! between cycles (simulated physics, or nothing for a real robot), ground truth where it exists,
+//! robot-triggered cycles, and a diagnostics sink.
+
+use reflex_hardware::ros::{LoopStatus, RosRobot};
+use reflex_hardware::{GroundTruth, HwError, JointCommand, Robot, RobotSpec, RobotState};
+use reflex_sim::SimRobot;
+
+use crate::rt::now_ns;
+
+/// A backend as the run driver sees it.
+pub trait Plant: Robot + 'static {
+    /// After each cycle's write: the world's own time passes (simulated physics).
+    fn advance(&mut self, _cycle: u64) {}
+
+    /// Simulator ground truth of the base, where one exists.
+    fn ground_truth(&self) -> Option<GroundTruth> {
+        None
+    }
+
+    /// Robot-triggered cycles: waits for the next state until `deadline_ns` (CLOCK_MONOTONIC);
+    /// `None` when the backend cannot trigger cycles.
+    fn wait_for_state(&mut self, _deadline_ns: u64) -> Option<bool> {
+        None
+    }
+
+    /// The loop's status, for the backend's diagnostics output. Allocation-free.
+    fn publish_status(&mut self, _status: &LoopStatus) {}
+
+    /// Simulated physics steps per control cycle (0 for a real robot).
+    fn physics_steps(&self) -> usize {
+        0
+    }
+
+    /// Traffic and rejections of a ROS 2 bridge.
+    fn bridge_report(&self) -> Option<BridgeReport> {
+        None
+    }
+}
+
+/// What a ROS 2 bridge saw during a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BridgeReport {
+    /// Joint-state samples accepted.
+    pub samples: u64,
+    /// Commands published.
+    pub commands: u64,
+    /// Inbound messages rejected, by reason.
+    pub rejections: reflex_hardware::ros::Rejections,
+}
+
+/// A change of the simulated world over a window of control cycles (fault injection).
+#[derive(Debug, Clone, Copy)]
+pub enum WorldEffect {
+    /// Force on the base (N, world frame).
+    Push([f64; 3]),
+    /// Sensors deliver nothing.
+    SensorDropout,
+    /// Sensor noise multiplied.
+    NoiseScale(f64),
+    /// Motors deliver this fraction of their torque.
+    MotorStrength(f64),
+}
+
+/// An effect active from `from_cycle` (inclusive) to `to_cycle` (exclusive).
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// First cycle.
+    pub from_cycle: u64,
+    /// First cycle after.
+    pub to_cycle: u64,
+    /// What happens.
+    pub effect: WorldEffect,
+}
+
+/// The simulator with its scheduled world effects: physics advances after every cycle.
+pub struct SimPlant {
+    /// The simulated robot.
+    pub sim: SimRobot,
+    windows: Vec<Window>,
+    active: Vec<bool>,
+    physics_steps: usize,
+}
+
+impl SimPlant {
+    /// `physics_steps` per control cycle, with `windows` of injected effects.
+    pub fn new(sim: SimRobot, windows: Vec<Window>, physics_steps: usize) -> Self {
+        Self {
+            active: vec![false; windows.len()],
+            sim,
+            windows,
+            physics_steps,
+        }
+    }
+}
+
+impl Robot for SimPlant {
+    fn spec(&self) -> &RobotSpec {
+        self.sim.spec()
+    }
+    fn activate(&mut self) -> Result<(), HwError> {
+        self.sim.activate()
+    }
+    fn deactivate(&mut self) -> Result<(), HwError> {
+        self.sim.deactivate()
+    }
+    fn read(&mut self, out: &mut RobotState) -> Result<(), HwError> {
+        self.sim.read(out)
+    }
+    fn write(&mut self, cmd: &JointCommand) -> Result<(), HwError> {
+        self.sim.write(cmd)
+    }
+}
+
+impl Plant for SimPlant {
+    fn advance(&mut self, n: u64) {
+        for (w, active) in self.windows.iter().zip(self.active.iter_mut()) {
+            let on = n >= w.from_cycle && n < w.to_cycle;
+            if on == *active {
+                continue;
+            }
+            *active = on;
+            match w.effect {
+                WorldEffect::Push(f) => self.sim.set_base_push(if on { f } else { [0.0; 3] }),
+                WorldEffect::SensorDropout => self.sim.set_sensor_dropout(on),
+                WorldEffect::NoiseScale(k) => self.sim.set_noise_scale(if on { k } else { 1.0 }),
+                WorldEffect::MotorStrength(k) => {
+                    self.sim.set_motor_strength(if on { k } else { 1.0 })
+                }
+            }
+        }
+        self.sim.step(self.physics_steps);
+    }
+
+    fn ground_truth(&self) -> Option<GroundTruth> {
+        Some(self.sim.ground_truth())
+    }
+
+    fn physics_steps(&self) -> usize {
+        self.physics_steps
+    }
+}
+
+impl Plant for RosRobot {
+    fn wait_for_state(&mut self, deadline_ns: u64) -> Option<bool> {
+        Some(RosRobot::wait_for_state(self, deadline_ns, now_ns))
+    }
+
+    fn publish_status(&mut self, status: &LoopStatus) {
+        self.set_status(status);
+    }
+
+    fn bridge_report(&self) -> Option<BridgeReport> {
+        let (samples, commands) = self.traffic();
+        Some(BridgeReport {
+            samples,
+            commands,
+            rejections: self.rejections(),
+        })
+    }
+}
