@@ -84,6 +84,8 @@ pub struct SafetySection {
     pub max_late_periods: u64,
     /// No new sensor sample for this long triggers the fallback (ms).
     pub sensor_timeout_ms: f64,
+    /// No new sensor sample for this long triggers a safe stop (ms).
+    pub sensor_lost_ms: f64,
     /// Joints beyond their limits by more than this are implausible (rad).
     pub joint_limit_margin_rad: f64,
     /// A torque at its effort limit this long triggers the fallback (ms).
@@ -104,6 +106,7 @@ impl Default for SafetySection {
             fallback: None,
             max_late_periods: 3,
             sensor_timeout_ms: 20.0,
+            sensor_lost_ms: 200.0,
             joint_limit_margin_rad: 0.1,
             torque_saturation_ms: 200.0,
             max_tilt_rad: 0.6,

@@ -152,6 +152,8 @@ impl<R: Robot> ControlLoop<R> {
         let attitude = sup.check_attitude(&self.state);
         if attitude == Some(true) {
             sup.switch(n, Mode::SafeStop, Cause::Attitude);
+        } else if sup.sensors_lost(now_s) {
+            sup.switch(n, Mode::SafeStop, Cause::SensorStale);
         } else if sup.mode() == Mode::Policy {
             if let Some(cause) = sensor {
                 sup.switch(n, Mode::Fallback, cause);

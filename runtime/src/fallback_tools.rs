@@ -128,6 +128,7 @@ pub fn evaluate(
         safe_stop_tilt_rad: 3.2,
         torque_saturation_ms: 1e4,
         sensor_timeout_ms: 1e4,
+        sensor_lost_ms: 1e4,
         joint_limit_margin_rad: 1.0,
         ..Default::default()
     };

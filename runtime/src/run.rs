@@ -437,6 +437,7 @@ pub fn safety_config(cfg: &LoadedConfig) -> SupervisorConfig {
     SupervisorConfig {
         max_late_periods: s.max_late_periods,
         sensor_timeout_s: s.sensor_timeout_ms / 1e3,
+        sensor_lost_s: s.sensor_lost_ms / 1e3,
         joint_limit_margin_rad: s.joint_limit_margin_rad,
         torque_saturation_s: s.torque_saturation_ms / 1e3,
         max_tilt_rad: s.max_tilt_rad,

@@ -83,8 +83,10 @@ pub struct Transition {
 pub struct SupervisorConfig {
     /// Policy results late by more than this many policy periods trigger the fallback.
     pub max_late_periods: u64,
-    /// No new sample for this long (s) is stale.
+    /// No new sample for this long (s) is stale: the fallback takes over.
     pub sensor_timeout_s: f64,
+    /// No new sample for this long (s) is lost: safe stop (a fallback cannot control blind).
+    pub sensor_lost_s: f64,
     /// Joints beyond their limits by more than this (rad) are implausible.
     pub joint_limit_margin_rad: f64,
     /// A torque at the effort limit this long (s) is saturation.
@@ -104,6 +106,7 @@ impl Default for SupervisorConfig {
         Self {
             max_late_periods: 3,
             sensor_timeout_s: 0.02,
+            sensor_lost_s: 0.2,
             joint_limit_margin_rad: 0.1,
             torque_saturation_s: 0.2,
             max_tilt_rad: 0.6,
@@ -222,6 +225,12 @@ impl Supervisor {
             return Some(Cause::SensorImplausible);
         }
         None
+    }
+
+    /// Whether no new sample has arrived for longer than the lost threshold.
+    pub fn sensors_lost(&self, now_s: f64) -> bool {
+        self.last_sample_s
+            .is_some_and(|last| now_s - last >= self.cfg.sensor_lost_s)
     }
 
     /// |roll| or |pitch| of a legged robot's base beyond the fallback limit (`Some(false)`) or

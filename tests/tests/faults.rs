@@ -156,7 +156,7 @@ fn policy_freeze_hands_over_after_the_allowed_late_periods() {
 fn sensor_dropout_hands_over_when_samples_are_stale() {
     let (rep, w) = run_with_fault(
         "dropout",
-        "{kind: sensor_dropout, at_s: 3.0, duration_s: 0.3}",
+        "{kind: sensor_dropout, at_s: 3.0, duration_s: 0.15}",
         6.0,
         "",
     );

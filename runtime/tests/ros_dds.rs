@@ -1,0 +1,255 @@
+//! The ROS 2 wire, end to end: `reflex node` (pure-Rust DDS transport) against a robot played by
+//! Eclipse Cyclone DDS (PyPI `cyclonedds`, the DDS of rmw_cyclonedds), both inside a
+//! loopback-only network namespace this test creates (`unshare -n`): no traffic leaves it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The A1's joints in hardware order and the stand pose of launch/config/a1_ros.yaml.
+const JOINTS: [(&str, f64); 12] = [
+    ("FR_hip_joint", -0.1),
+    ("FR_thigh_joint", 0.8),
+    ("FR_calf_joint", -1.5),
+    ("FL_hip_joint", 0.1),
+    ("FL_thigh_joint", 0.8),
+    ("FL_calf_joint", -1.5),
+    ("RR_hip_joint", -0.1),
+    ("RR_thigh_joint", 1.0),
+    ("RR_calf_joint", -1.5),
+    ("RL_hip_joint", 0.1),
+    ("RL_thigh_joint", 1.0),
+    ("RL_calf_joint", -1.5),
+];
+
+struct Outcome {
+    peer: Value,
+    report: Value,
+}
+
+/// Runs the peer and the node in a fresh loopback-only network namespace.
+fn run_pair(
+    tag: &str,
+    trigger: &str,
+    interface: &str,
+    peer_args: &str,
+    node_seconds: f64,
+) -> Outcome {
+    let dir = std::env::temp_dir().join(format!("reflex-ros-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let python = repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run ./dev setup",
+        python.display()
+    );
+    // The robot reports q = pose − 0.01·(k+1) on hardware joint k: every joint a distinct value.
+    let joints: serde_json::Map<String, Value> = JOINTS
+        .iter()
+        .enumerate()
+        .map(|(k, (n, p))| (n.to_string(), Value::from(p - 0.01 * (k + 1) as f64)))
+        .collect();
+    std::fs::write(dir.join("joints.json"), Value::Object(joints).to_string()).unwrap();
+    let text = std::fs::read_to_string(repo().join("launch/config/a1_ros.yaml"))
+        .unwrap()
+        .replace("../../", &format!("{}/", repo().display()))
+        .replace(
+            "  node_name: reflex\n",
+            "  node_name: reflex\n  only_loopback: true\n",
+        )
+        .replace("trigger: robot_state", &format!("trigger: {trigger}"))
+        .replace(
+            "command_interface: effort_array",
+            &format!("command_interface: {interface}"),
+        )
+        .replace(
+            "  kind: stand_up\n  duration_s: 2.0\n",
+            "  kind: joint_pd_hold\n",
+        );
+    std::fs::write(dir.join("a1_ros.yaml"), text).unwrap();
+    let script = format!(
+        "set -e; ip link set lo up; ip link set lo multicast on; \
+         cd {peer_dir}; {py} robot_peer.py --joints {dir}/joints.json --out {dir}/peer.json --interface {interface} {peer_args} & \
+         {reflex} node --config {dir}/a1_ros.yaml --duration {node_seconds} --report {dir}/report.json > {dir}/node.log 2>&1; \
+         wait",
+        peer_dir = repo().join("tests/peer").display(),
+        py = python.display(),
+        dir = dir.display(),
+        reflex = env!("CARGO_BIN_EXE_reflex"),
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs");
+    let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "namespace run failed: {}\n{}\nnode log:\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join(f))
+                .unwrap_or_else(|e| panic!("{f}: {e}\nnode log:\n{log}")),
+        )
+        .unwrap()
+    };
+    Outcome {
+        peer: read("peer.json"),
+        report: read("report.json"),
+    }
+}
+
+fn commands(peer: &Value) -> Vec<(f64, Vec<f64>)> {
+    peer["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c[0].as_f64().unwrap(),
+                c[1].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn dds_node_maps_joints_by_name_rejects_hostile_input_and_degrades_when_the_robot_goes_quiet() {
+    let o = run_pair(
+        "clock",
+        "clock",
+        "effort_array",
+        "--duration 5 --stop-at 2.5 --hostile-at 1.0",
+        4.0,
+    );
+    assert_eq!(o.peer["matched"], true, "peer never discovered the node");
+    let cmds = commands(&o.peer);
+    assert!(!cmds.is_empty(), "no command reached the peer");
+    let stop_at = o.peer["stop_at"].as_f64().unwrap();
+    // While the robot publishes: τ_k = kp · (pose_k − q_k) = 40 · 0.01 · (k+1), in hardware
+    // order, although the names arrive shuffled in every message.
+    let active: Vec<_> = cmds
+        .iter()
+        .filter(|(t, _)| *t > 0.6 && *t < stop_at - 0.1)
+        .collect();
+    for (t, data) in &active {
+        assert_eq!(data.len(), 12);
+        for (k, v) in data.iter().enumerate() {
+            let expected = 0.4 * (k + 1) as f64;
+            assert!(
+                (v - expected).abs() < 1e-9,
+                "t={t:.3}: joint {k} got {v}, expected {expected}"
+            );
+        }
+    }
+    // The command rate the robot sees is the loop's 500 Hz, hostile burst included.
+    let window = stop_at - 0.1 - 0.6;
+    let rate = active.len() as f64 / window;
+    assert!((425.0..=520.0).contains(&rate), "command rate {rate:.0} Hz");
+    // Every kind of hostile message was rejected and counted, none applied.
+    let rej = &o.report["bridge"]["rejections"];
+    for k in [
+        "wrong_length",
+        "unknown_joint",
+        "non_finite",
+        "stale_stamp",
+        "future_stamp",
+    ] {
+        assert_eq!(rej[k].as_u64(), Some(10), "{k}: {rej}");
+    }
+    // The robot went quiet: stale → certified fallback, then lost → safe stop (damping only).
+    let t: Vec<(String, String)> = o.report["supervisor"]["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["to"].as_str().unwrap().to_string(),
+                t["cause"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            ("FALLBACK".into(), "sensor_stale".into()),
+            ("SAFE_STOP".into(), "sensor_stale".into())
+        ],
+        "{t:?}"
+    );
+    let (_, last) = cmds.last().unwrap();
+    assert!(
+        last.iter().all(|v| v.abs() < 1e-9),
+        "safe stop should command no torque at rest: {last:?}"
+    );
+    // Diagnostics carried the mode and the rejection counters.
+    let diags = o.peer["diagnostics"].as_array().unwrap();
+    let last_diag = &diags.last().expect("diagnostics received")[1];
+    assert_eq!(last_diag["mode"], "SAFE_STOP");
+    assert_eq!(last_diag["last_cause"], "sensor_stale");
+    assert_eq!(last_diag["rejected_unknown_joint"], "10");
+    assert!(diags.iter().any(|d| d[1]["mode"] == "POLICY"));
+}
+
+#[test]
+fn robot_triggered_cycles_answer_every_state_and_count_timeouts() {
+    let o = run_pair(
+        "trigger",
+        "robot_state",
+        "joint_trajectory",
+        "--duration 4 --stop-at 2.0",
+        3.0,
+    );
+    let cmds = o.peer["commands"].as_array().unwrap();
+    let states = o.peer["states_sent"].as_u64().unwrap();
+    // On the RT side every accepted state triggered exactly one cycle that was not a timeout.
+    let samples = o.report["bridge"]["samples"].as_u64().unwrap();
+    let cycles = o.report["cycles"].as_u64().unwrap();
+    let missed = o.report["missed_cycles"].as_u64().unwrap();
+    assert!(
+        samples + 5 >= states,
+        "the node accepted {samples} of {states} states"
+    );
+    assert!(
+        (cycles - missed).abs_diff(samples) <= 3,
+        "{cycles} cycles, {missed} timeouts, {samples} states"
+    );
+    // The robot gets its answers back (the I/O thread sends the newest command; on a loaded
+    // 2-core machine it may coalesce a few).
+    let answered = cmds.iter().filter(|c| c[0].as_f64().unwrap() < 2.0).count() as u64;
+    assert!(
+        answered * 10 >= states * 7,
+        "{answered} commands for {states} states"
+    );
+    // Joint targets: the hold pose, in hardware order.
+    let positions: Vec<f64> = cmds[cmds.len() / 2][1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    for (k, (_, p)) in JOINTS.iter().enumerate() {
+        assert!(
+            (positions[k] - p).abs() < 1e-9,
+            "joint {k}: {} vs {p}",
+            positions[k]
+        );
+    }
+    // After the robot stops, each cycle times out (4 ms) and counts as missed: ~1 s of them.
+    assert!(missed > 150, "missed cycles {missed}");
+    assert_eq!(o.report["final_mode"], "SAFE_STOP");
+}
