@@ -36,13 +36,19 @@ struct Outcome {
 }
 
 /// Runs the peer and the node in a fresh loopback-only network namespace.
+/// `launch_args`: run the node the way `ros2 launch` does (the installed wrapper, `--ros-args`
+/// with remaps and a parameter file naming the config) instead of with `--config`.
 fn run_pair(
     tag: &str,
     trigger: &str,
     interface: &str,
     peer_args: &str,
     node_seconds: f64,
+    launch_args: Option<&str>,
 ) -> Outcome {
+    // One robot and one node at a time: on a 2-core machine, parallel pairs starve each other.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("reflex-ros-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let python = repo().join(".venv/bin/python");
@@ -75,15 +81,37 @@ fn run_pair(
             "  kind: joint_pd_hold\n",
         );
     std::fs::write(dir.join("a1_ros.yaml"), text).unwrap();
+    let report = dir.join("report.json");
+    let node = match launch_args {
+        None => format!(
+            "{} node --config {}/a1_ros.yaml --duration {node_seconds} --report {}",
+            env!("CARGO_BIN_EXE_reflex"),
+            dir.display(),
+            report.display()
+        ),
+        Some(ros_args) => {
+            // What ros2 launch writes for `parameters=[{...}]`, and the installed wrapper.
+            let params = format!("/**:\n  ros__parameters:\n    config: {}/a1_ros.yaml\n    duration_s: {node_seconds}\n", dir.display());
+            std::fs::write(dir.join("launch_params.yaml"), params).unwrap();
+            let wrapper = dir.join("reflex_node");
+            std::fs::copy(repo().join("launch/scripts/reflex_node"), &wrapper).unwrap();
+            std::fs::copy(env!("CARGO_BIN_EXE_reflex"), dir.join("reflex")).unwrap();
+            format!(
+                "{} --report {} --ros-args {ros_args} --params-file {}/launch_params.yaml",
+                wrapper.display(),
+                report.display(),
+                dir.display()
+            )
+        }
+    };
     let script = format!(
         "set -e; ip link set lo up; ip link set lo multicast on; \
          cd {peer_dir}; {py} robot_peer.py --joints {dir}/joints.json --out {dir}/peer.json --interface {interface} {peer_args} & \
-         {reflex} node --config {dir}/a1_ros.yaml --duration {node_seconds} --report {dir}/report.json > {dir}/node.log 2>&1; \
+         {node} > {dir}/node.log 2>&1; \
          wait",
         peer_dir = repo().join("tests/peer").display(),
         py = python.display(),
         dir = dir.display(),
-        reflex = env!("CARGO_BIN_EXE_reflex"),
     );
     let out = Command::new("unshare")
         .args(["-n", "sh", "-c", &script])
@@ -135,6 +163,7 @@ fn dds_node_maps_joints_by_name_rejects_hostile_input_and_degrades_when_the_robo
         "effort_array",
         "--duration 5 --stop-at 2.5 --hostile-at 1.0",
         4.0,
+        None,
     );
     assert_eq!(o.peer["matched"], true, "peer never discovered the node");
     let cmds = commands(&o.peer);
@@ -213,6 +242,7 @@ fn robot_triggered_cycles_answer_every_state_and_count_timeouts() {
         "joint_trajectory",
         "--duration 4 --stop-at 2.0",
         3.0,
+        None,
     );
     let cmds = o.peer["commands"].as_array().unwrap();
     let states = o.peer["states_sent"].as_u64().unwrap();
@@ -252,4 +282,39 @@ fn robot_triggered_cycles_answer_every_state_and_count_timeouts() {
     // After the robot stops, each cycle times out (4 ms) and counts as missed: ~1 s of them.
     assert!(missed > 150, "missed cycles {missed}");
     assert_eq!(o.report["final_mode"], "SAFE_STOP");
+}
+
+#[test]
+fn node_accepts_what_ros2_launch_passes() {
+    // Renamed node, robot topics under /a1 remapped, config from the parameter file.
+    let ros_args = "-r __node:=a1_reflex -r /joint_states:=/a1/joint_states -r /imu/data:=/a1/imu/data -r /joint_commands:=/a1/joint_commands";
+    let o = run_pair(
+        "launch",
+        "clock",
+        "effort_array",
+        "--duration 3 --stop-at 3 --prefix /a1",
+        2.0,
+        Some(ros_args),
+    );
+    assert_eq!(o.peer["matched"], true);
+    let cmds = commands(&o.peer);
+    assert!(
+        cmds.len() > 300,
+        "{} commands on the remapped topic",
+        cmds.len()
+    );
+    let (_, last) = cmds.last().unwrap();
+    for (k, v) in last.iter().enumerate() {
+        assert!((v - 0.4 * (k + 1) as f64).abs() < 1e-9, "joint {k}: {v}");
+    }
+    let diag = &o.peer["diagnostics"]
+        .as_array()
+        .unwrap()
+        .last()
+        .expect("diagnostics")[1];
+    assert_eq!(diag["status_name"], "a1_reflex: control loop");
+    assert_eq!(
+        o.report["cycles"], 1000,
+        "duration_s from the parameter file"
+    );
 }

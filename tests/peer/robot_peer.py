@@ -47,16 +47,18 @@ def main():
     ap.add_argument("--hostile-at", type=float, default=-1.0)
     ap.add_argument("--interface", default="effort_array")
     ap.add_argument("--wait-match", type=float, default=20.0)
+    ap.add_argument("--prefix", default="", help="namespace of the robot's own topics, e.g. /a1")
     args = ap.parse_args()
     joints = json.load(open(args.joints))
     names = list(joints)
     rng = random.Random(7)
 
     dp = DomainParticipant(0)
-    js_w = DataWriter(dp, Topic(dp, "rt/joint_states", JointState, qos=SENSOR), qos=SENSOR)
-    imu_w = DataWriter(dp, Topic(dp, "rt/imu/data", Imu, qos=SENSOR), qos=SENSOR)
+    pre = "rt" + args.prefix
+    js_w = DataWriter(dp, Topic(dp, pre + "/joint_states", JointState, qos=SENSOR), qos=SENSOR)
+    imu_w = DataWriter(dp, Topic(dp, pre + "/imu/data", Imu, qos=SENSOR), qos=SENSOR)
     cmd_type = JointTrajectory if args.interface == "joint_trajectory" else Float64MultiArray
-    cmd_r = DataReader(dp, Topic(dp, "rt/joint_commands", cmd_type, qos=RELIABLE), qos=RELIABLE)
+    cmd_r = DataReader(dp, Topic(dp, pre + "/joint_commands", cmd_type, qos=RELIABLE), qos=RELIABLE)
     diag_r = DataReader(dp, Topic(dp, "rt/diagnostics", DiagnosticArray, qos=RELIABLE), qos=RELIABLE)
 
     t_end = time.time() + args.wait_match
@@ -104,7 +106,9 @@ def main():
                 commands.append([time.monotonic() - t0, list(p.positions), (time.time_ns() - sent_ns) / 1e3])
         for s in diag_r.take(N=10):
             if isinstance(s, DiagnosticArray) and s.status:
-                diags.append([time.monotonic() - t0, {kv.key: kv.value for kv in s.status[0].values}])
+                values = {kv.key: kv.value for kv in s.status[0].values}
+                values["status_name"] = s.status[0].name
+                diags.append([time.monotonic() - t0, values])
         time.sleep(0.0002)
     json.dump({"matched": matched, "states_sent": sent, "hostile_sent": hostile, "stop_at": args.stop_at,
                "names": names, "commands": commands, "diagnostics": diags}, open(args.out, "w"))

@@ -43,6 +43,8 @@ pub struct BridgeShared {
     pub rejections: Mutex<Rejections>,
     /// Wakes the I/O thread when the RT thread has written a command.
     pub waker: AtomicWaker,
+    /// Sequence number of the newest command the RT thread wrote.
+    pub written: AtomicU64,
 }
 
 /// The I/O thread's ends: what every transport calls with inbound messages and asks for
@@ -138,6 +140,11 @@ impl IoSide {
             &self.assembler.rejections,
             now,
         ))
+    }
+
+    /// Sequence number of the last command sent.
+    pub fn sent_seq(&self) -> u64 {
+        self.last_command
     }
 
     /// Whether commands go out as `trajectory_msgs/JointTrajectory` (else Float64MultiArray).
@@ -325,6 +332,7 @@ impl Robot for RosRobot {
                 lim.clamp_effort(cmd.torque_nm(i, self.last_q[i], self.last_dq[i]));
         }
         self.commands.publish();
+        self.shared.written.store(self.cmd_seq, Ordering::Release);
         self.shared.waker.wake();
         Ok(())
     }

@@ -182,9 +182,13 @@ pub fn spawn(
                 let mut wrench_s = wrench.as_ref().map(|s| Box::pin(s.async_stream()));
                 loop {
                     let shared = io.shared.clone();
+                    let sent = io.sent_seq();
                     let wake = futures::future::poll_fn(|cx| {
                         shared.waker.register(cx.waker());
-                        if shared.stop.load(Ordering::Acquire) {
+                        // Checked after registering: a command written in between is not missed.
+                        if shared.written.load(Ordering::Acquire) != sent
+                            || shared.stop.load(Ordering::Acquire)
+                        {
                             Poll::Ready(())
                         } else {
                             Poll::Pending
