@@ -47,6 +47,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20000)]
         iterations: usize,
     },
+    /// ROS 2 transport latency on loopback (in a private network namespace): Cyclone DDS robot
+    /// peer → RT cycle and RT write → peer, next to a Cyclone ping-pong between two peers.
+    Ros {
+        /// Seconds the robot publishes at 500 Hz.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Python interpreter with the `cyclonedds` package.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+    },
     /// Simulator steps per second for the A1 and the Panda, next to MuJoCo on the same URDF.
     Sim {
         /// Physics step (s).
@@ -72,6 +82,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         } => bench_loop(&config, seconds, priority, cpu),
         BenchCommand::Policy { iterations, python } => bench_policy(iterations, &python),
         BenchCommand::Mlp { iterations } => bench_mlp(iterations),
+        BenchCommand::Ros { seconds, python } => bench_ros(seconds, &python),
         BenchCommand::Sim {
             dt,
             seconds,
@@ -507,6 +518,112 @@ fn bench_mlp(iterations: usize) -> anyhow::Result<()> {
         );
     }
     println!("  * ONNX Runtime allocates inside its C++ code with malloc, which Rust's allocator does not see; run it off the RT thread.");
+    Ok(())
+}
+
+fn bench_ros(seconds: f64, python: &str) -> anyhow::Result<()> {
+    let repo = std::env::current_dir()?;
+    let dir = std::env::temp_dir().join(format!("reflex-bench-ros-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // Absolute but not canonical: resolving the venv's symlink would lose the venv.
+    let python = repo.join(python);
+    anyhow::ensure!(
+        python.exists(),
+        "{} not found (run ./dev setup)",
+        python.display()
+    );
+    let stand = [
+        -0.1, 0.8, -1.5, 0.1, 0.8, -1.5, -0.1, 1.0, -1.5, 0.1, 1.0, -1.5,
+    ];
+    let spec = reflex_sim::robot_spec(reflex_sim::Model::A1)?;
+    let joints: serde_json::Map<String, serde_json::Value> = spec
+        .joint_names
+        .iter()
+        .zip(stand)
+        .map(|(n, q)| (n.clone(), serde_json::Value::from(q)))
+        .collect();
+    std::fs::write(
+        dir.join("joints.json"),
+        serde_json::Value::Object(joints).to_string(),
+    )?;
+    let text = std::fs::read_to_string(repo.join("launch/config/a1_ros.yaml"))?
+        .replace("../../", &format!("{}/", repo.display()))
+        .replace(
+            "  node_name: reflex\n",
+            "  node_name: reflex\n  only_loopback: true\n",
+        )
+        .replace(
+            "command_interface: effort_array",
+            "command_interface: joint_trajectory",
+        )
+        .replace(
+            "  kind: stand_up\n  duration_s: 2.0\n",
+            "  kind: joint_pd_hold\n",
+        );
+    std::fs::write(dir.join("a1_ros.yaml"), text)?;
+    let exe = std::env::current_exe()?;
+    let script = format!(
+        "set -e; ip link set lo up; ip link set lo multicast on; cd {peer}; \
+         {py} pingpong.py pong 25 & {py} pingpong.py ping 1500 {dir}/pingpong.json; wait; \
+         {py} robot_peer.py --joints {dir}/joints.json --out {dir}/peer.json --interface joint_trajectory --duration {pd} --stop-at {stop} --poll-us 20 & \
+         {exe} node --config {dir}/a1_ros.yaml --duration {nd} --report {dir}/report.json > {dir}/node.log 2>&1; wait",
+        peer = repo.join("tests/peer").display(),
+        py = python.display(),
+        dir = dir.display(),
+        exe = exe.display(),
+        pd = seconds + 2.0,
+        stop = seconds,
+        nd = seconds,
+    );
+    println!("reflex bench ros: A1 joint states at 500 Hz from a Cyclone DDS peer, robot-triggered cycles, loopback-only network namespace");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .context("unshare")?;
+    if !out.status.success() {
+        bail!(
+            "namespace run failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let read = |f: &str| -> anyhow::Result<serde_json::Value> {
+        Ok(serde_json::from_str(
+            &std::fs::read_to_string(dir.join(f)).with_context(|| f.to_string())?,
+        )?)
+    };
+    let (pp, peer, rep) = (
+        read("pingpong.json")?,
+        read("peer.json")?,
+        read("report.json")?,
+    );
+    let base50 = pp["one_way_p50_us"].as_f64().unwrap_or(f64::NAN);
+    let base99 = pp["one_way_p99_us"].as_f64().unwrap_or(f64::NAN);
+    println!("  cyclone ping-pong one-way (python ↔ python): p50 {base50:>7.1} µs  p99 {base99:>7.1} µs  (n={})", pp["samples"]);
+    let inb = &rep["bridge"]["inbound_latency_us"];
+    let (i50, i99) = (
+        inb["p50"].as_f64().unwrap_or(f64::NAN),
+        inb["p99"].as_f64().unwrap_or(f64::NAN),
+    );
+    println!("  peer publish → RT cycle reads it:           p50 {i50:>7.1} µs  p99 {i99:>7.1} µs  (n={}) ratio p50 {:.2} (target ≤ 1.20)", inb["samples"], i50 / base50);
+    let mut out_us: Vec<f64> = peer["commands"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(|x| x.get(2).and_then(|v| v.as_f64()))
+                .collect()
+        })
+        .unwrap_or_default();
+    out_us.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        out_us
+            .get(((out_us.len() as f64 * p) as usize).min(out_us.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!("  RT write → peer receives it:                p50 {:>7.1} µs  p99 {:>7.1} µs  (n={}) ratio p50 {:.2} (target ≤ 1.20)", q(0.5), q(0.99), out_us.len(), q(0.5) / base50);
     Ok(())
 }
 

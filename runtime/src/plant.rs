@@ -47,6 +47,8 @@ pub struct BridgeReport {
     pub commands: u64,
     /// Inbound messages rejected, by reason.
     pub rejections: reflex_hardware::ros::Rejections,
+    /// From a state message's stamp to the RT cycle that read it (µs).
+    pub inbound_latency_us: crate::stats::LatencySummaryUs,
 }
 
 /// A change of the simulated world over a window of control cycles (fault injection).
@@ -152,10 +154,15 @@ impl Plant for RosRobot {
 
     fn bridge_report(&self) -> Option<BridgeReport> {
         let (samples, commands) = self.traffic();
+        let mut h = crate::stats::LatencyHistogram::new();
+        for ns in self.inbound_latencies_ns() {
+            h.record_ns((*ns).max(0) as u64);
+        }
         Some(BridgeReport {
             samples,
             commands,
             rejections: self.rejections(),
+            inbound_latency_us: h.summary_us(),
         })
     }
 }

@@ -48,6 +48,7 @@ def main():
     ap.add_argument("--interface", default="effort_array")
     ap.add_argument("--wait-match", type=float, default=20.0)
     ap.add_argument("--prefix", default="", help="namespace of the robot's own topics, e.g. /a1")
+    ap.add_argument("--poll-us", type=float, default=200.0, help="sleep between polls (latency benchmark: small)")
     args = ap.parse_args()
     joints = json.load(open(args.joints))
     names = list(joints)
@@ -109,7 +110,7 @@ def main():
                 values = {kv.key: kv.value for kv in s.status[0].values}
                 values["status_name"] = s.status[0].name
                 diags.append([time.monotonic() - t0, values])
-        time.sleep(0.0002)
+        time.sleep(args.poll_us / 1e6)
     json.dump({"matched": matched, "states_sent": sent, "hostile_sent": hostile, "stop_at": args.stop_at,
                "names": names, "commands": commands, "diagnostics": diags}, open(args.out, "w"))
 

@@ -20,6 +20,9 @@ use crate::ros::msg::sensor_msgs::{Imu, JointState};
 use crate::ros::{system_time_ns, BridgeConfig, BridgeError};
 use crate::{HwError, JointCommand, Robot, RobotSpec, RobotState};
 
+/// Inbound latency samples kept (one per consumed state: 200 s at 500 Hz).
+const LATENCY_CAPACITY: usize = 100_000;
+
 /// A state sample for the RT thread.
 #[derive(Debug, Clone)]
 pub struct StateSample {
@@ -171,6 +174,9 @@ pub struct RosRobot {
     active: bool,
     shared: Arc<BridgeShared>,
     io: Option<JoinHandle<Result<(), String>>>,
+    /// Inbound latency per consumed sample (ns): system time at `read` minus the message stamp.
+    /// Preallocated; stops recording when full.
+    inbound_latency_ns: Vec<i64>,
 }
 
 impl RosRobot {
@@ -218,6 +224,7 @@ impl RosRobot {
             active: false,
             shared,
             io: Some(handle),
+            inbound_latency_ns: Vec::with_capacity(LATENCY_CAPACITY),
         })
     }
 
@@ -259,6 +266,12 @@ impl RosRobot {
             self.shared.samples.load(Ordering::Relaxed),
             self.shared.commands.load(Ordering::Relaxed),
         )
+    }
+
+    /// Inbound latencies recorded so far (ns): from the message stamp (the publisher's clock) to
+    /// the RT thread's `read`.
+    pub fn inbound_latencies_ns(&self) -> &[i64] {
+        &self.inbound_latency_ns
     }
 
     /// Stops the I/O thread and returns its result.
@@ -310,6 +323,10 @@ impl Robot for RosRobot {
             });
         }
         self.last_seq = s.seq;
+        if self.inbound_latency_ns.len() < self.inbound_latency_ns.capacity() {
+            let age = system_time_ns() - (s.state.stamp_s * 1e9) as i128;
+            self.inbound_latency_ns.push(age as i64);
+        }
         out.copy_from(&s.state);
         self.last_q.copy_from_slice(&s.state.joints.position_rad);
         self.last_dq.copy_from_slice(&s.state.joints.velocity_rad_s);
