@@ -134,39 +134,7 @@ impl CertifiedFallback {
         }
         let file = manifest.parent().unwrap_or(Path::new(".")).join(&m.model);
         let mlp = Mlp::load(&file)?;
-        let n = spec.num_joints();
-        if mlp.inputs() != 2 * n || mlp.outputs() != n {
-            return Err(err(format!(
-                "model {}: expected {} inputs ([q − q_ref, dq]) and {n} outputs (torques), found {} and {}",
-                file.display(),
-                2 * n,
-                mlp.inputs(),
-                mlp.outputs()
-            )));
-        }
-        let (bound, layers) = mlp.lipschitz_certificate();
-        if bound > m.lipschitz_bound {
-            return Err(FallbackError::Certificate {
-                file,
-                computed: bound,
-                declared: m.lipschitz_bound,
-                layers: layers
-                    .iter()
-                    .map(|l| format!("{} {:.4}", l.layer, l.bound))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
-        Ok(Self {
-            x: vec![0.0; 2 * n],
-            u: vec![0.0; n],
-            mlp,
-            reference_hw,
-            driver_kd: m.driver_kd,
-            certified_bound: bound,
-            layers,
-            declared_bound: m.lipschitz_bound,
-        })
+        Self::certify(mlp, reference_hw, m.driver_kd, m.lipschitz_bound, file)
     }
 
     /// A fallback from an MLP in memory (e.g. one just fitted): same checks as [`Self::load`].
@@ -176,13 +144,30 @@ impl CertifiedFallback {
         driver_kd: f64,
         declared_bound: f64,
     ) -> Result<Self, FallbackError> {
+        Self::certify(
+            mlp,
+            reference_hw,
+            driver_kd,
+            declared_bound,
+            PathBuf::from("<memory>"),
+        )
+    }
+
+    /// Checks the shapes and the certificate; `file` names the model in errors.
+    fn certify(
+        mlp: Mlp,
+        reference_hw: Vec<f64>,
+        driver_kd: f64,
+        declared_bound: f64,
+        file: PathBuf,
+    ) -> Result<Self, FallbackError> {
         let n = reference_hw.len();
         let (bound, layers) = mlp.lipschitz_certificate();
         if mlp.inputs() != 2 * n || mlp.outputs() != n {
             return Err(FallbackError::Manifest {
-                file: PathBuf::from("<memory>"),
+                file,
                 message: format!(
-                    "expected {} inputs and {n} outputs, found {} and {}",
+                    "expected {} inputs ([q − q_ref, dq]) and {n} outputs (torques), found {} and {}",
                     2 * n,
                     mlp.inputs(),
                     mlp.outputs()
@@ -191,7 +176,7 @@ impl CertifiedFallback {
         }
         if bound > declared_bound {
             return Err(FallbackError::Certificate {
-                file: PathBuf::from("<memory>"),
+                file,
                 computed: bound,
                 declared: declared_bound,
                 layers: layers

@@ -12,7 +12,7 @@ use reflex_policies::{Controller, Tick};
 use serde::Serialize;
 
 use crate::config::{joint_map_values, LoadedConfig};
-use crate::record::Demonstrations;
+use crate::record::{for_each_cycle, Demonstrations};
 use crate::run::{build_controller, build_sim, simple_loop, RunError};
 
 /// The expert's reference (standing) pose in hardware order.
@@ -28,38 +28,29 @@ pub fn record_torques(
     episodes: usize,
     skip_s: f64,
 ) -> Result<Demonstrations, RunError> {
-    let mut d = Demonstrations::default();
-    for e in 0..episodes {
-        let mut c = cfg.clone();
-        if let Some(sim) = c.config.sim.as_mut() {
-            sim.seed = sim.seed.wrapping_add(e as u64);
+    let spec = crate::run::model_spec(cfg)?;
+    let reference = joint_map_values(&cfg.config.controller.pose_rad, &spec.joint_names);
+    let n = spec.num_joints();
+    let mut d = Demonstrations {
+        obs_dim: 2 * n,
+        act_dim: n,
+        ..Default::default()
+    };
+    let hz = cfg.config.rates.control_hz;
+    for_each_cycle(cfg, duration_s, episodes, |_, k, l| {
+        if (k as f64) / hz < skip_s {
+            return;
         }
-        let mut l = simple_loop(&c, None)?;
-        let spec = l.robot().spec().clone();
-        let reference = reference_pose(&c, l.robot());
-        let n = spec.num_joints();
-        d.obs_dim = 2 * n;
-        d.act_dim = n;
-        l.start()?;
-        let cycles = (duration_s * c.config.rates.control_hz).round() as u64;
-        for k in 0..cycles {
-            l.cycle();
-            if k as f64 / c.config.rates.control_hz >= skip_s {
-                let (s, cmd) = (l.state(), l.command());
-                let q = &s.joints.position_rad;
-                d.obs
-                    .extend(q.iter().zip(&reference).map(|(q, r)| (q - r) as f32));
-                d.obs
-                    .extend(s.joints.velocity_rad_s.iter().map(|v| *v as f32));
-                for i in 0..n {
-                    let tau =
-                        cmd.torque_nm(i, s.joints.position_rad[i], s.joints.velocity_rad_s[i]);
-                    d.act.push(spec.limits[i].clamp_effort(tau) as f32);
-                }
-            }
-            l.robot_mut().step(c.physics_decimation());
+        let (s, cmd) = (l.state(), l.command());
+        let (q, dq) = (&s.joints.position_rad, &s.joints.velocity_rad_s);
+        d.obs
+            .extend(q.iter().zip(&reference).map(|(q, r)| (q - r) as f32));
+        d.obs.extend(dq.iter().map(|v| *v as f32));
+        for i in 0..n {
+            d.act
+                .push(spec.limits[i].clamp_effort(cmd.torque_nm(i, q[i], dq[i])) as f32);
         }
-    }
+    })?;
     Ok(d)
 }
 

@@ -9,13 +9,14 @@
 use std::io::Write;
 use std::path::Path;
 
-use reflex_hardware::Robot;
 use reflex_policies::manifest::Manifest;
 use reflex_policies::observation::{JointActionMap, ObservationBuilder};
 use serde::Serialize;
 
 use crate::config::LoadedConfig;
+use crate::control_loop::ControlLoop;
 use crate::run::{simple_loop, RunError};
+use reflex_sim::SimRobot;
 
 /// Recorded pairs, row-major.
 #[derive(Debug, Clone, Default)]
@@ -62,8 +63,35 @@ impl Demonstrations {
     }
 }
 
+/// Runs the config's controller for `episodes` episodes of `duration_s` (seeds seed, seed+1, …)
+/// in lockstep, calling `on_cycle(episode, cycle, loop)` after every cycle's command (before its
+/// physics). The expert's side of every recording.
+pub fn for_each_cycle(
+    cfg: &LoadedConfig,
+    duration_s: f64,
+    episodes: usize,
+    mut on_cycle: impl FnMut(usize, u64, &ControlLoop<SimRobot>),
+) -> Result<(), RunError> {
+    for e in 0..episodes {
+        let mut c = cfg.clone();
+        if let Some(sim) = c.config.sim.as_mut() {
+            sim.seed = sim.seed.wrapping_add(e as u64);
+        }
+        let mut l = simple_loop(&c, None)?;
+        l.start()?;
+        let cycles = (duration_s * c.config.rates.control_hz).round() as u64;
+        for n in 0..cycles {
+            l.cycle();
+            on_cycle(e, n, &l);
+            l.robot_mut().step(c.physics_decimation());
+        }
+    }
+    Ok(())
+}
+
 /// Records `episodes` episodes of `duration_s` each, keeping the pairs from `skip_s` on (e.g. to
-/// leave out a stand-up whose targets depend on time, not on the state).
+/// leave out a stand-up whose targets depend on time, not on the state). One pair per policy
+/// tick: the observation in the manifest's layout and the expert's action in its action space.
 pub fn record(
     cfg: &LoadedConfig,
     manifest: &Path,
@@ -71,38 +99,32 @@ pub fn record(
     episodes: usize,
     skip_s: f64,
 ) -> Result<Demonstrations, RunError> {
-    let mut demos = Demonstrations::default();
-    for e in 0..episodes {
-        let mut c = cfg.clone();
-        if let Some(sim) = c.config.sim.as_mut() {
-            sim.seed = sim.seed.wrapping_add(e as u64);
+    let spec = crate::run::model_spec(cfg)?;
+    let m = Manifest::load(manifest, &spec.model, &spec.joint_names)?;
+    let mut obs = ObservationBuilder::new(&m, &spec)?;
+    let map = JointActionMap::new(&m, &spec)?;
+    let mut demos = Demonstrations {
+        obs_dim: obs.len(),
+        act_dim: m.action_len(),
+        ..Default::default()
+    };
+    let mut o = vec![0.0f32; obs.len()];
+    let mut a = vec![0.0f32; m.action_len()];
+    let (dec, hz) = (cfg.policy_decimation(), cfg.config.rates.control_hz);
+    for_each_cycle(cfg, duration_s, episodes, |_, n, l| {
+        if n == 0 {
+            obs.reset();
+            a.fill(0.0);
         }
-        let mut l = simple_loop(&c, None)?;
-        let spec = l.robot().spec().clone();
-        let m = Manifest::load(manifest, &spec.model, &spec.joint_names)?;
-        let mut obs = ObservationBuilder::new(&m, &spec)?;
-        let map = JointActionMap::new(&m, &spec)?;
-        let dec = c.policy_decimation();
-        l.start()?;
-        demos.obs_dim = obs.len();
-        demos.act_dim = m.action_len();
-        let mut o = vec![0.0f32; obs.len()];
-        let mut a = vec![0.0f32; m.action_len()];
-        let cycles = (duration_s * c.config.rates.control_hz).round() as u64;
-        let physics = c.physics_decimation();
-        for n in 0..cycles {
-            l.cycle();
-            if n % dec == 0 {
-                // The observation carries the previous expert action as `last_action`.
-                obs.build(l.state(), &m.decl.command, &a, &mut o);
-                map.action_from_targets(&l.command().position_rad, &mut a);
-                if n as f64 / c.config.rates.control_hz >= skip_s {
-                    demos.obs.extend_from_slice(&o);
-                    demos.act.extend_from_slice(&a);
-                }
+        if n % dec == 0 {
+            // The observation carries the previous expert action as `last_action`.
+            obs.build(l.state(), &m.decl.command, &a, &mut o);
+            map.action_from_targets(&l.command().position_rad, &mut a);
+            if n as f64 / hz >= skip_s {
+                demos.obs.extend_from_slice(&o);
+                demos.act.extend_from_slice(&a);
             }
-            l.robot_mut().step(physics);
         }
-    }
+    })?;
     Ok(demos)
 }
