@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The one robot interface of Reflex.
 //!
 //! Every backend — the Rapier simulator, a ROS 2 bridge, a vendor SDK — implements [`Robot`].

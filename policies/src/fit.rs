@@ -10,7 +10,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::mlp::{spectral_norm_upper, Activation, ElementOp, Layer, Mlp};
+use crate::mlp::{Activation, ElementOp, Layer, Mlp};
 
 /// Training settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -293,11 +293,6 @@ pub fn empirical_lipschitz(mlp: &mut Mlp, pairs: usize, radius: f64, seed: u64) 
         }
     }
     best
-}
-
-/// Spectral norm of a row-major matrix (re-exported for tools).
-pub fn spectral_norm(w: &[f32], rows: usize, cols: usize) -> f64 {
-    spectral_norm_upper(w, rows, cols)
 }
 
 #[cfg(test)]

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! What turns robot state into joint commands: built-in controllers now, learned policies
 //! (ONNX Runtime) and the certified fallback next.
 //!

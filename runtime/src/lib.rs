@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The Reflex runtime: configuration, the real-time loop and the run driver behind the
 //! `reflex` command.
 //!

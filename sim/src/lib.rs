@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! The Rapier simulator behind the Reflex robot interface.
 //!
 //! [`SimRobot`] implements [`reflex_hardware::Robot`] exactly like a hardware backend: `read`
