@@ -262,18 +262,30 @@ fn bench_sim(dt: f64, seconds: f64, python: &str) -> anyhow::Result<()> {
 }
 
 fn mujoco(python: &str, model: &str, urdf: &str, dt: f64, seconds: f64) -> anyhow::Result<f64> {
-    let out = Command::new(python)
-        .args([
+    let (dt, seconds) = (dt.to_string(), seconds.to_string());
+    let v = python_json(
+        python,
+        &[
             "scripts/bench_mujoco.py",
             "--urdf",
             urdf,
             "--model",
             model,
             "--dt",
-            &dt.to_string(),
+            &dt,
             "--seconds",
-            &seconds.to_string(),
-        ])
+            &seconds,
+        ],
+    )?;
+    v["steps_per_s"]
+        .as_f64()
+        .context("no steps_per_s in its output")
+}
+
+/// Runs a Python baseline script and reads the one JSON line it prints.
+fn python_json(python: &str, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = Command::new(python)
+        .args(args)
         .output()
         .with_context(|| format!("starting {python}"))?;
     if !out.status.success() {
@@ -285,11 +297,7 @@ fn mujoco(python: &str, model: &str, urdf: &str, dt: f64, seconds: f64) -> anyho
                 .unwrap_or("failed")
         );
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("reading its JSON line")?;
-    v["steps_per_s"]
-        .as_f64()
-        .context("no steps_per_s in its output")
+    serde_json::from_slice(&out.stdout).context("reading its JSON line")
 }
 
 /// Times `f` `n` times (after 200 warm-up calls) into a histogram.
@@ -307,25 +315,8 @@ fn time_calls(n: usize, mut f: impl FnMut()) -> LatencySummaryUs {
 }
 
 fn python_ort(python: &str, model: &Path, iterations: usize) -> anyhow::Result<LatencySummaryUs> {
-    let out = Command::new(python)
-        .args([
-            "scripts/bench_onnxruntime.py",
-            &model.display().to_string(),
-            &iterations.to_string(),
-        ])
-        .output()
-        .with_context(|| format!("starting {python}"))?;
-    if !out.status.success() {
-        bail!(
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("failed")
-        );
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("reading its JSON line")?;
+    let (m, n) = (model.display().to_string(), iterations.to_string());
+    let v = python_json(python, &["scripts/bench_onnxruntime.py", &m, &n])?;
     let (p50, p99) = (
         v["p50_us"].as_f64().unwrap_or(0.0),
         v["p99_us"].as_f64().unwrap_or(0.0),
