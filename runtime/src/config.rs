@@ -415,6 +415,10 @@ pub struct ControllerSection {
 pub struct PolicySection {
     /// The model manifest (YAML beside the .onnx), relative to this config file's folder.
     pub manifest: PathBuf,
+    /// Velocity command for locomotion policies (vx m/s, vy m/s, yaw rate rad/s); default: the
+    /// manifest's `command`.
+    #[serde(default)]
+    pub command: Option<[f64; 3]>,
     /// ONNX Runtime settings.
     #[serde(default)]
     pub onnxruntime: OnnxRuntimeSection,
@@ -614,6 +618,22 @@ pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, ConfigError> {
     };
     validate(&loaded)?;
     Ok(loaded)
+}
+
+impl LoadedConfig {
+    /// Adds faults given on the command line (`--fault '{kind: push, at_s: 3, ...}'`, one YAML
+    /// mapping each) and checks the result like a config file's own faults.
+    pub fn with_faults(mut self, faults: &[String]) -> Result<LoadedConfig, ConfigError> {
+        for (i, text) in faults.iter().enumerate() {
+            let f: Fault = serde_norway::from_str(text).map_err(|e| ConfigError::Schema {
+                file: self.file.clone(),
+                message: format!("--fault #{} `{text}`: {e}", i + 1),
+            })?;
+            self.config.faults.push(f);
+        }
+        validate(&self)?;
+        Ok(self)
+    }
 }
 
 fn validate(l: &LoadedConfig) -> Result<(), ConfigError> {

@@ -40,6 +40,10 @@ enum Command {
         /// Write the JSON run report here.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Inject a fault (repeatable), one YAML mapping as in the config's `faults:`, e.g.
+        /// '{kind: push, at_s: 3.0, duration_s: 0.2, force_n: [0, 60, 0]}'.
+        #[arg(long)]
+        fault: Vec<String>,
     },
     /// Run as a ROS 2 node (what `ros2 launch reflex a1.launch.py` starts): until SIGINT/SIGTERM.
     /// Accepts `--ros-args` (remaps, `-p`, `--params-file`); the parameter `config` names the
@@ -139,7 +143,8 @@ fn real_main() -> anyhow::Result<()> {
             config,
             duration,
             report,
-        } => run_cmd(config, duration, report),
+            fault,
+        } => run_cmd(config, duration, report, &fault),
         Command::Node {
             config,
             duration,
@@ -269,12 +274,17 @@ fn real_main() -> anyhow::Result<()> {
     }
 }
 
-fn run_cmd(config: PathBuf, duration: f64, report: Option<PathBuf>) -> anyhow::Result<()> {
+fn run_cmd(
+    config: PathBuf,
+    duration: f64,
+    report: Option<PathBuf>,
+    faults: &[String],
+) -> anyhow::Result<()> {
     anyhow::ensure!(
         duration.is_finite() && duration > 0.0,
         "--duration: expected a time > 0 s, found {duration}"
     );
-    let cfg = config::load(&config)?;
+    let cfg = config::load(&config)?.with_faults(faults)?;
     let progress = Arc::new(Progress::default());
     let total = (duration * cfg.config.rates.control_hz).round() as u64;
     let show = std::io::stderr().is_terminal();

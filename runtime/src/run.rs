@@ -611,7 +611,19 @@ pub fn build_policy(
         }
         _ => None,
     };
-    let policy = OnnxPolicy::load(manifest, spec, &opts)?;
+    let mut policy = OnnxPolicy::load(manifest, spec, &opts)?;
+    if let Some(cmd) = p.command {
+        if let Some(bad) = cmd.iter().find(|v| !v.is_finite()) {
+            return Err(cfg
+                .invalid(
+                    "policy.command",
+                    "finite velocities (m/s, m/s, rad/s)",
+                    bad.to_string(),
+                )
+                .into());
+        }
+        policy.command = cmd;
+    }
     Ok(Some(LoadedPolicy {
         policy,
         impedance,

@@ -87,3 +87,51 @@ fn check_accepts_the_shipped_configs() {
         );
     }
 }
+
+#[test]
+fn faults_can_be_injected_from_the_command_line() {
+    let report = std::env::temp_dir().join(format!("reflex-cli-fault-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_reflex"))
+        .current_dir(repo())
+        .args([
+            "run",
+            "--config",
+            "launch/config/a1_policy.yaml",
+            "--duration",
+            "3.5",
+            "--report",
+        ])
+        .arg(&report)
+        .args(["--fault", "{kind: non_finite_action, at_s: 3.0}"])
+        .output()
+        .expect("reflex runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let t = &v["supervisor"]["transitions"][0];
+    assert_eq!(t["cause"], "non_finite_action");
+    assert_eq!(t["to"], "FALLBACK");
+    assert_eq!(v["final_mode"], "FALLBACK");
+    std::fs::remove_file(report).ok();
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_reflex"))
+        .current_dir(repo())
+        .args([
+            "run",
+            "--config",
+            "launch/config/a1_stand.yaml",
+            "--fault",
+            "{kind: meteor, at_s: 1}",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--fault #1") && err.contains("unknown variant `meteor`"),
+        "{err}"
+    );
+}

@@ -513,3 +513,23 @@ fn bad_models_and_manifests_are_refused_at_load_with_the_problem_named() {
     let msg = refusal(&models().join("panda_reach/policy.yaml"), "a1");
     assert!(msg.contains("field `robot`"), "{msg}");
 }
+
+#[test]
+fn velocity_command_from_the_run_config_reaches_the_observation() {
+    let text = edit(
+        &shipped_text_abs("a1_policy.yaml"),
+        "  manifest: ",
+        "  command: [0.5, -0.2, 0.3]\n  manifest: ",
+    );
+    let cfg = load_text("a1_command", &text);
+    let mut sim = run::build_sim(&cfg).unwrap();
+    let mut lp = run::build_policy(&cfg, &sim).unwrap().expect("policy");
+    let mut state = RobotState::new(sim.spec());
+    sim.read(&mut state).unwrap();
+    let mut t = lp.policy.new_target(12);
+    lp.policy.step(&state, &mut t).unwrap();
+    // Newest frame last (oldest_first), command first in the frame, scaled by [2, 2, 0.25].
+    let obs = lp.policy.observation();
+    let frame = &obs[obs.len() - 45..];
+    assert_eq!(&frame[..3], &[1.0, -0.4, 0.075]);
+}
