@@ -748,6 +748,10 @@ pub fn bridge_config(
             max_lead_s: r.max_stamp_lead_ms / 1e3,
         },
         remaps: topic_remaps,
+        spin_for_command_us: match r.trigger {
+            TriggerKind::RobotState => 200,
+            TriggerKind::Clock => 0,
+        },
     })
 }
 

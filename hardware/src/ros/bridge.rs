@@ -145,6 +145,17 @@ impl IoSide {
         ))
     }
 
+    /// Spins (no syscall) up to `max` for a command newer than the last one sent: the
+    /// latency/CPU trade of robot-triggered loops, where the answer follows each state closely.
+    pub fn spin_for_command(&self, max: std::time::Duration) {
+        let until = std::time::Instant::now() + max;
+        while self.shared.written.load(Ordering::Acquire) == self.last_command
+            && std::time::Instant::now() < until
+        {
+            std::hint::spin_loop();
+        }
+    }
+
     /// Sequence number of the last command sent.
     pub fn sent_seq(&self) -> u64 {
         self.last_command

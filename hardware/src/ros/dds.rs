@@ -171,6 +171,7 @@ pub fn spawn(
         .spawn(move || futures::executor::block_on(spinner.spin()))
         .map_err(|e| err("spinner thread", e))?;
 
+    let spin = std::time::Duration::from_micros(cfg.spin_for_command_us);
     std::thread::Builder::new()
         .name("reflex-ros-io".into())
         .spawn(move || -> Result<(), String> {
@@ -214,7 +215,12 @@ pub fn spawn(
                         }
                     };
                     futures::select_biased! {
-                        m = js.next() => if let Some(Ok((m, _))) = m { io.on_joint_state(&m) },
+                        m = js.next() => if let Some(Ok((m, _))) = m {
+                            io.on_joint_state(&m);
+                            // The RT thread answers a new state within tens of µs: wait for the
+                            // command here briefly instead of paying a futex wake-up for it.
+                            io.spin_for_command(spin);
+                        },
                         m = imu_next.fuse() => if let Some(Ok((m, _))) = m { io.on_imu(&m) },
                         m = odom_next.fuse() => if let Some(Ok((m, _))) = m { io.on_odometry(&m) },
                         m = wrench_next.fuse() => if let Some(Ok((m, _))) = m { io.on_wrench(&m) },

@@ -55,6 +55,9 @@ pub struct BridgeConfig {
     pub stamps: StampPolicy,
     /// Topic remappings `from → to` (`-r from:=to`), applied to fully qualified names.
     pub remaps: Vec<(String, String)>,
+    /// After handing the RT thread a new state, spin this long for its answer before parking
+    /// (robot-triggered loops: saves a wake-up per command; 0 for clock-triggered loops).
+    pub spin_for_command_us: u64,
 }
 
 impl BridgeConfig {
