@@ -124,6 +124,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
+            spin_for_command_us: 0,
         }
     }
 
