@@ -246,7 +246,8 @@ fn robot_triggered_cycles_answer_every_state_and_count_timeouts() {
     );
     let cmds = o.peer["commands"].as_array().unwrap();
     let states = o.peer["states_sent"].as_u64().unwrap();
-    // On the RT side every accepted state triggered exactly one cycle that was not a timeout.
+    // On the RT side every accepted state triggered a cycle that was not a timeout (within 1%: a
+    // state landing at a timeout's edge is read by that cycle, which still counts as missed).
     let samples = o.report["bridge"]["samples"].as_u64().unwrap();
     let cycles = o.report["cycles"].as_u64().unwrap();
     let missed = o.report["missed_cycles"].as_u64().unwrap();
@@ -255,14 +256,14 @@ fn robot_triggered_cycles_answer_every_state_and_count_timeouts() {
         "the node accepted {samples} of {states} states"
     );
     assert!(
-        (cycles - missed).abs_diff(samples) <= 3,
+        (cycles - missed).abs_diff(samples) <= (samples / 100).max(5),
         "{cycles} cycles, {missed} timeouts, {samples} states"
     );
-    // The robot gets its answers back (the I/O thread sends the newest command; on a loaded
-    // 2-core machine it may coalesce a few).
+    // The robot gets an answer to (nearly) every state. The I/O thread sends the newest command
+    // (latest-value hand-off): on a loaded 2-core machine a few may be coalesced, never queued.
     let answered = cmds.iter().filter(|c| c[0].as_f64().unwrap() < 2.0).count() as u64;
     assert!(
-        answered * 10 >= states * 7,
+        answered * 10 >= states * 8,
         "{answered} commands for {states} states"
     );
     // Joint targets: the hold pose, in hardware order.
