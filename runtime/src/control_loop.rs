@@ -40,6 +40,9 @@ pub struct ControlLoop<R: Robot> {
     next_stall: usize,
     estop: Arc<AtomicBool>,
     reset: Arc<AtomicBool>,
+    /// CLOCK_MONOTONIC at the first cycle when loop time is wall time (robot-triggered loops,
+    /// whose cycles are not evenly spaced); `None`: loop time is cycles × period.
+    wall_clock_origin: Option<Option<u64>>,
     /// Measurements; read them after the loop (or between cycles on the same thread).
     pub stats: LoopStats,
 }
@@ -72,6 +75,7 @@ impl<R: Robot> ControlLoop<R> {
             next_stall: 0,
             estop: Arc::new(AtomicBool::new(false)),
             reset: Arc::new(AtomicBool::new(false)),
+            wall_clock_origin: None,
             stats: LoopStats::default(),
         }
     }
@@ -109,6 +113,12 @@ impl<R: Robot> ControlLoop<R> {
         self.robot.deactivate()
     }
 
+    /// Measures loop time (sensor staleness, saturation, the controllers' clock) on the wall
+    /// clock instead of as cycles × period: for robot-triggered loops.
+    pub fn use_wall_clock(&mut self) {
+        self.wall_clock_origin = Some(None);
+    }
+
     /// The e-stop input: set it (from any thread) and the next cycle goes to SAFE_STOP.
     pub fn estop_handle(&self) -> Arc<AtomicBool> {
         self.estop.clone()
@@ -124,7 +134,10 @@ impl<R: Robot> ControlLoop<R> {
     pub fn cycle(&mut self) {
         let t0 = now_ns();
         let n = self.stats.cycles;
-        let now_s = n as f64 * self.period_s;
+        let now_s = match &mut self.wall_clock_origin {
+            None => n as f64 * self.period_s,
+            Some(origin) => (t0 - *origin.get_or_insert(t0)) as f64 / 1e9,
+        };
         let tick = Tick {
             cycle: n,
             time_s: now_s,

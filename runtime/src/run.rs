@@ -922,6 +922,9 @@ fn drive<P: Plant>(
         cfg.policy_decimation(),
         plan.stalls,
     );
+    if trigger.0 == TriggerKind::RobotState {
+        ctl.use_wall_clock();
+    }
     let (estop, reset) = (ctl.estop_handle(), ctl.reset_handle());
     let (estop_cycles, reset_cycles) = (plan.estop_cycles, plan.reset_cycles);
     let rt_cfg = c.realtime.clone();
