@@ -17,7 +17,7 @@ mod state;
 
 pub use command::JointCommand;
 pub use spec::{JointLimits, RobotKind, RobotSpec};
-pub use state::{EndEffectorState, GroundTruth, ImuState, JointStates, RobotState};
+pub use state::{roll_pitch_rad, EndEffectorState, GroundTruth, ImuState, JointStates, RobotState};
 
 /// A hardware error. Carries only static data, so creating one on the RT thread never allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

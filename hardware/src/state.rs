@@ -2,6 +2,14 @@
 
 use crate::RobotSpec;
 
+/// Roll and pitch (rad, ZYX Euler convention) of an orientation quaternion `[x, y, z, w]`.
+pub fn roll_pitch_rad(q_xyzw: [f64; 4]) -> (f64, f64) {
+    let [x, y, z, w] = q_xyzw;
+    let roll = (2.0 * (w * x + y * z)).atan2(1.0 - 2.0 * (x * x + y * y));
+    let pitch = (2.0 * (w * y - z * x)).clamp(-1.0, 1.0).asin();
+    (roll, pitch)
+}
+
 /// Joint measurements in hardware order (the order of [`RobotSpec::joint_names`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct JointStates {
@@ -37,10 +45,7 @@ impl Default for ImuState {
 impl ImuState {
     /// Roll and pitch (rad) of the IMU frame, from its orientation (ZYX Euler convention).
     pub fn roll_pitch_rad(&self) -> (f64, f64) {
-        let [x, y, z, w] = self.orientation_xyzw;
-        let roll = (2.0 * (w * x + y * z)).atan2(1.0 - 2.0 * (x * x + y * y));
-        let pitch = (2.0 * (w * y - z * x)).clamp(-1.0, 1.0).asin();
-        (roll, pitch)
+        roll_pitch_rad(self.orientation_xyzw)
     }
 
     /// Gravity direction (unit vector, world −z) expressed in the IMU frame: the

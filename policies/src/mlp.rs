@@ -248,6 +248,46 @@ fn value_and_const<'c>(
     ))
 }
 
+/// A constant 2-D weight as the row-major `outputs × inputs` matrix the executor keeps, scaled
+/// by `scale`. ONNX stores it `[inputs, outputs]`, or `[outputs, inputs]` when `transposed`
+/// (Gemm with transB = 1). Returns (weights, inputs, outputs).
+fn weight_matrix(
+    file: &Path,
+    node: &NodeProto,
+    dims: &[i64],
+    values: &[f32],
+    transposed: bool,
+    scale: f32,
+) -> Result<(Vec<f32>, usize, usize), MlpError> {
+    let [rows, cols] = dims else {
+        return Err(structure(
+            file,
+            format!(
+                "node `{}` ({}): the weight must be 2-D, found dims {dims:?}",
+                node.name, node.op_type
+            ),
+        ));
+    };
+    let (rows, cols) = (*rows as usize, *cols as usize);
+    let (inputs, outputs) = if transposed {
+        (cols, rows)
+    } else {
+        (rows, cols)
+    };
+    let mut weights = vec![0.0f32; inputs * outputs];
+    for o in 0..outputs {
+        for i in 0..inputs {
+            let v = if transposed {
+                values[o * cols + i]
+            } else {
+                values[i * cols + o]
+            };
+            weights[o * inputs + i] = scale * v;
+        }
+    }
+    Ok((weights, inputs, outputs))
+}
+
 /// Broadcasts a constant to `width` (scalar, `[width]` or `[1, width]`).
 fn broadcast(
     file: &Path,
@@ -402,32 +442,10 @@ impl Mlp {
                                     ),
                                 )
                             })?;
-                    let (rows, cols) = match bd.as_slice() {
-                        [r, c] => (*r as usize, *c as usize),
-                        _ => {
-                            return Err(structure(
-                                file,
-                                format!(
-                                    "node `{}` (Gemm): B must be 2-D, found dims {bd:?}",
-                                    node.name
-                                ),
-                            ))
-                        }
-                    };
-                    let (inputs, outputs) = if trans_b { (cols, rows) } else { (rows, cols) };
+                    let (weights, inputs, outputs) =
+                        weight_matrix(file, node, bd, bv, trans_b, alpha)?;
                     if inputs != w {
                         return Err(structure(file, format!("node `{}` (Gemm): B expects width {inputs}, the previous value has {w}", node.name)));
-                    }
-                    let mut weights = vec![0.0f32; inputs * outputs];
-                    for o in 0..outputs {
-                        for i in 0..inputs {
-                            let v = if trans_b {
-                                bv[o * cols + i]
-                            } else {
-                                bv[i * cols + o]
-                            };
-                            weights[o * inputs + i] = alpha * v;
-                        }
                     }
                     let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
                         Some(n) => {
@@ -457,33 +475,16 @@ impl Mlp {
                 }
                 "MatMul" => {
                     let (bd, bv) = value_and_const(file, node, &current, &consts, false)?;
-                    let (rows, cols) = match bd.as_slice() {
-                        [r, c] => (*r as usize, *c as usize),
-                        _ => {
-                            return Err(structure(
-                                file,
-                                format!(
-                                    "node `{}` (MatMul): the weight must be 2-D, found dims {bd:?}",
-                                    node.name
-                                ),
-                            ))
-                        }
-                    };
-                    if rows != w {
-                        return Err(structure(file, format!("node `{}` (MatMul): weight expects width {rows}, the previous value has {w}", node.name)));
+                    let (weights, inputs, outputs) = weight_matrix(file, node, bd, bv, false, 1.0)?;
+                    if inputs != w {
+                        return Err(structure(file, format!("node `{}` (MatMul): weight expects width {inputs}, the previous value has {w}", node.name)));
                     }
-                    let mut weights = vec![0.0f32; rows * cols];
-                    for o in 0..cols {
-                        for i in 0..rows {
-                            weights[o * rows + i] = bv[i * cols + o];
-                        }
-                    }
-                    w = cols;
+                    w = outputs;
                     Layer::Affine {
                         w: weights,
-                        b: vec![0.0; cols],
-                        inputs: rows,
-                        outputs: cols,
+                        b: vec![0.0; outputs],
+                        inputs,
+                        outputs,
                     }
                 }
                 "Add" | "Sub" | "Mul" | "Div" => {

@@ -300,6 +300,17 @@ fn python_json(python: &str, args: &[&str]) -> anyhow::Result<serde_json::Value>
     serde_json::from_slice(&out.stdout).context("reading its JSON line")
 }
 
+/// The 48 → 256 → 256 → 12 ReLU MLP both inference benchmarks compare runtimes on, written to
+/// a temp file as ONNX.
+fn reference_mlp() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("reflex-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("mlp_48_256_256_12.onnx");
+    let mlp = reflex_policies::mlp::random_relu_mlp(&[48, 256, 256, 12], 1);
+    std::fs::write(&file, mlp.to_onnx("benchmark MLP"))?;
+    Ok(file)
+}
+
 /// Times `f` `n` times (after 200 warm-up calls) into a histogram.
 fn time_calls(n: usize, mut f: impl FnMut()) -> LatencySummaryUs {
     for _ in 0..200 {
@@ -333,19 +344,12 @@ fn python_ort(python: &str, model: &Path, iterations: usize) -> anyhow::Result<L
 
 fn bench_policy(iterations: usize, python: &str) -> anyhow::Result<()> {
     use reflex_policies::manifest::Manifest;
-    use reflex_policies::mlp::random_relu_mlp;
     use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
     use reflex_policies::policy::OnnxPolicy;
 
     let lib = onnx::runtime(None)?;
     println!("reflex bench policy: ort (load-dynamic, {}) vs Python onnxruntime, 1 thread, batch 1, {iterations} calls", lib.display());
-    let dir = std::env::temp_dir().join(format!("reflex-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let reference = dir.join("mlp_48_256_256_12.onnx");
-    std::fs::write(
-        &reference,
-        random_relu_mlp(&[48, 256, 256, 12], 1).to_onnx("benchmark MLP"),
-    )?;
+    let reference = reference_mlp()?;
     let opts = SessionOptions::default();
     let mut rows: Vec<(String, LatencySummaryUs, Option<LatencySummaryUs>)> = Vec::new();
     for (name, file) in [
@@ -463,17 +467,11 @@ fn bench_policy(iterations: usize, python: &str) -> anyhow::Result<()> {
 
 fn bench_mlp(iterations: usize) -> anyhow::Result<()> {
     use crate::alloc_count::allocations;
-    use reflex_policies::mlp::{random_relu_mlp, Mlp};
+    use reflex_policies::mlp::Mlp;
     use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
 
     onnx::runtime(None)?;
-    let dir = std::env::temp_dir().join(format!("reflex-bench-mlp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let reference = dir.join("mlp_48_256_256_12.onnx");
-    std::fs::write(
-        &reference,
-        random_relu_mlp(&[48, 256, 256, 12], 1).to_onnx("benchmark MLP"),
-    )?;
+    let reference = reference_mlp()?;
     println!("reflex bench mlp: pure-Rust MLP executor vs ort (1 thread, preallocated I/O), {iterations} calls");
     for (name, file) in [
         ("mlp 48-256-256-12 relu", reference),

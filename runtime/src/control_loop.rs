@@ -82,11 +82,7 @@ impl<R: Robot> ControlLoop<R> {
 
     /// Activates the robot, reads the first state and resets the controllers on it. Not RT.
     pub fn start(&mut self) -> Result<(), HwError> {
-        self.robot.activate()?;
-        self.robot.read(&mut self.state)?;
-        self.primary.reset(&self.state);
-        self.fallback.reset(&self.state);
-        Ok(())
+        self.start_when_ready(std::time::Duration::ZERO)
     }
 
     /// [`Self::start`] for robots whose first state may take a while (a ROS topic): activates,

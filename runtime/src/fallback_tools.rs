@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use reflex_hardware::{JointCommand, Robot, RobotState};
+use reflex_hardware::{JointCommand, Robot, RobotSpec, RobotState};
 use reflex_policies::fallback::{CertifiedFallback, FallbackManifest};
 use reflex_policies::fit::{fit_lipschitz_mlp, FitOptions, FitReport};
 use reflex_policies::mlp::Mlp;
@@ -16,8 +16,8 @@ use crate::record::{for_each_cycle, Demonstrations};
 use crate::run::{build_controller, build_sim, simple_loop, RunError};
 
 /// The expert's reference (standing) pose in hardware order.
-pub fn reference_pose(cfg: &LoadedConfig, robot: &dyn Robot) -> Vec<f64> {
-    joint_map_values(&cfg.config.controller.pose_rad, &robot.spec().joint_names)
+pub fn reference_pose(cfg: &LoadedConfig, spec: &RobotSpec) -> Vec<f64> {
+    joint_map_values(&cfg.config.controller.pose_rad, &spec.joint_names)
 }
 
 /// Records (x = [q − q_ref, dq], u = the torque the expert's command produces) from `skip_s`
@@ -29,7 +29,7 @@ pub fn record_torques(
     skip_s: f64,
 ) -> Result<Demonstrations, RunError> {
     let spec = crate::run::model_spec(cfg)?;
-    let reference = joint_map_values(&cfg.config.controller.pose_rad, &spec.joint_names);
+    let reference = reference_pose(cfg, &spec);
     let n = spec.num_joints();
     let mut d = Demonstrations {
         obs_dim: 2 * n,

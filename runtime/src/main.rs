@@ -226,7 +226,7 @@ fn real_main() -> anyhow::Result<()> {
             use reflex_runtime::fallback_tools as ft;
             let cfg = config::load(&config)?;
             let sim = run::build_sim(&cfg)?;
-            let reference = ft::reference_pose(&cfg, &sim);
+            let reference = ft::reference_pose(&cfg, reflex_hardware::Robot::spec(&sim));
             let demos = ft::record_torques(&cfg, duration, episodes, 2.0)?;
             println!(
                 "recorded {} (state, expert torque) pairs from {}",

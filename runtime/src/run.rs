@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use reflex_hardware::{GroundTruth, ImuState, JointCommand, Robot, RobotKind, RobotState};
+use reflex_hardware::{GroundTruth, JointCommand, Robot, RobotKind, RobotState};
 use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
 use reflex_policies::fallback::CertifiedFallback;
 use reflex_policies::manifest::{Manifest, PolicyKind};
@@ -249,14 +249,6 @@ pub struct Progress {
     pub done: AtomicBool,
 }
 
-fn roll_pitch(q_xyzw: [f64; 4]) -> (f64, f64) {
-    ImuState {
-        orientation_xyzw: q_xyzw,
-        ..ImuState::default()
-    }
-    .roll_pitch_rad()
-}
-
 fn finite_or(x: f64, fallback: f64) -> f64 {
     if x.is_finite() {
         x
@@ -314,7 +306,7 @@ impl OutcomeTracker {
                     return;
                 }
                 self.measured_from_s.get_or_insert(since + self.settle_s);
-                let (r, p) = roll_pitch(gt.base_orientation_xyzw);
+                let (r, p) = reflex_hardware::roll_pitch_rad(gt.base_orientation_xyzw);
                 self.min_h = self.min_h.min(self.last_h);
                 self.max_h = self.max_h.max(self.last_h);
                 self.max_roll = self.max_roll.max(r.abs());
@@ -989,8 +981,8 @@ fn drive<P: Plant>(
                 status.cycles = ctl.stats.cycles;
                 status.overruns = ctl.stats.overruns;
                 status.mode = sup.mode() as u8;
-                status.transitions = sup.transitions().count() as u64;
-                status.last_cause = sup.transitions().last().map(|t| t.cause.name());
+                status.transitions = sup.transition_count();
+                status.last_cause = sup.last_cause().map(|c| c.name());
                 status.missed_cycles = ctl.stats.missed_cycles;
                 status.last_compute_us = ctl.stats.last_compute_ns as f64 / 1e3;
                 ctl.robot_mut().publish_status(&status);

@@ -128,6 +128,7 @@ pub struct Supervisor {
     logged: usize,
     /// Transitions that did not fit in the log.
     pub dropped_transitions: u64,
+    last_cause: Option<Cause>,
     last_stamp_s: f64,
     /// Loop time of the last new sample.
     last_sample_s: Option<f64>,
@@ -148,6 +149,7 @@ impl Supervisor {
             log: [None; LOG_CAPACITY],
             logged: 0,
             dropped_transitions: 0,
+            last_cause: None,
             last_stamp_s: f64::NEG_INFINITY,
             last_sample_s: None,
             saturated_since_s: None,
@@ -167,6 +169,16 @@ impl Supervisor {
         self.log.iter().take(self.logged).flatten()
     }
 
+    /// Transitions so far (logged or dropped).
+    pub fn transition_count(&self) -> u64 {
+        self.logged as u64 + self.dropped_transitions
+    }
+
+    /// Cause of the newest transition.
+    pub fn last_cause(&self) -> Option<Cause> {
+        self.last_cause
+    }
+
     /// Switches to `to` (if not already there) and logs why.
     pub fn switch(&mut self, cycle: u64, to: Mode, cause: Cause) {
         if self.mode == to {
@@ -184,6 +196,7 @@ impl Supervisor {
         } else {
             self.dropped_transitions += 1;
         }
+        self.last_cause = Some(cause);
         self.mode = to;
     }
 

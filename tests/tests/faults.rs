@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use reflex_hardware::{ImuState, RobotSpec};
+use reflex_hardware::{roll_pitch_rad, RobotSpec};
 use reflex_runtime::run::{self, CycleView, Progress, RunReport};
 use reflex_runtime::supervisor::{Cause, Mode};
 use reflex_tests::{edit, load_text, shipped_text_abs};
@@ -46,11 +46,7 @@ fn run_with_fault(tag: &str, fault: &str, duration_s: f64, safety: &str) -> (Run
         if v.cycle >= 1000 {
             // After the stand-up (2 s at 500 Hz): the robot must stay up.
             w.min_height_m = w.min_height_m.min(gt.base_position_m[2]);
-            let (r, p) = ImuState {
-                orientation_xyzw: gt.base_orientation_xyzw,
-                ..ImuState::default()
-            }
-            .roll_pitch_rad();
+            let (r, p) = roll_pitch_rad(gt.base_orientation_xyzw);
             w.max_tilt_rad = w.max_tilt_rad.max(r.abs()).max(p.abs());
         }
         if !v.command.is_within(&spec) && w.bad_commands.len() < 5 {
