@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate sim/models/{a1,panda}/*.urdf from the PyPI wheel `example-robot-data`.
+"""Regenerate hardware/models/{a1,panda}/*.urdf from the PyPI wheel `example-robot-data`.
 
 What it changes, and why (the simulator needs primitive collision shapes only):
   * every <visual> element is removed (they reference .dae meshes we do not ship);
@@ -53,7 +53,7 @@ def main(wheel: str) -> None:
             text = zf.read(PREFIX + src).decode()
             fixed = {"panda_finger_joint1", "panda_finger_joint2"} if model == "panda" else set()
             drop = {"base"} if model == "a1" else set()
-            out = ROOT / "sim" / "models" / model / dst
+            out = ROOT / "hardware" / "models" / model / dst
             out.write_text(strip(text, fixed, drop))
             print("wrote", out.relative_to(ROOT))
 

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! The one robot interface of Reflex.
 //!
 //! Every backend — the Rapier simulator, a ROS 2 bridge, a vendor SDK — implements [`Robot`].
@@ -10,7 +10,9 @@
 //! not allocate, lock or block; buffers are sized once by [`RobotState::new`] /
 //! [`JointCommand::new`] from the [`RobotSpec`] and never resized.
 
+pub mod catalogue;
 mod command;
+#[cfg(feature = "bridge")]
 pub mod ros;
 mod spec;
 mod state;

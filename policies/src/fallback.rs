@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use reflex_hardware::{JointCommand, RobotSpec, RobotState};
+use reflex_validate::{load_yaml, Checker, FileError, FileKind, JointSet, PerJoint, Range};
 use serde::{Deserialize, Serialize};
 
 use crate::mlp::{LayerBound, Mlp, MlpError};
-use crate::{Controller, Tick};
+use crate::{command_is_finite, ControlFault, Controller, Phase, Tick};
 
 /// The fallback manifest (YAML beside the .onnx).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -45,7 +46,10 @@ pub struct FallbackManifest {
 /// Why a fallback was refused at load.
 #[derive(Debug, thiserror::Error)]
 pub enum FallbackError {
-    /// The manifest could not be read or parsed.
+    /// The manifest could not be read, parsed, or holds a bad value.
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The model does not fit the robot.
     #[error("{file}: {message}")]
     Manifest {
         /// Manifest path.
@@ -89,49 +93,48 @@ impl CertifiedFallback {
     /// Loads the manifest and model, checks the joints and shapes against `spec`, and certifies
     /// the Lipschitz bound.
     pub fn load(manifest: &Path, spec: &RobotSpec) -> Result<Self, FallbackError> {
-        let err = |message: String| FallbackError::Manifest {
-            file: manifest.to_path_buf(),
-            message,
-        };
-        let text =
-            std::fs::read_to_string(manifest).map_err(|e| err(format!("cannot read: {e}")))?;
-        let m: FallbackManifest = serde_norway::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let m: FallbackManifest = load_yaml(manifest, FileKind::FallbackManifest)?;
+        let mut c = Checker::new(manifest);
         if m.kind != "fallback" {
-            return Err(err(format!(
-                "field `kind`: expected `fallback`, found `{}`",
-                m.kind
-            )));
+            c.error("kind", "`fallback`", format!("`{}`", m.kind));
         }
         if m.robot != spec.model {
-            return Err(err(format!(
-                "field `robot`: expected `{}`, found `{}`",
-                spec.model, m.robot
-            )));
+            c.error(
+                "robot",
+                format!("`{}`", spec.model),
+                format!("`{}`", m.robot),
+            );
         }
-        if !(m.lipschitz_bound.is_finite() && m.lipschitz_bound > 0.0) {
-            return Err(err(format!(
-                "field `lipschitz_bound`: expected a bound > 0, found {}",
-                m.lipschitz_bound
-            )));
-        }
-        if !(m.driver_kd.is_finite() && m.driver_kd >= 0.0) {
-            return Err(err(format!(
-                "field `driver_kd`: expected a damping ≥ 0, found {}",
-                m.driver_kd
-            )));
-        }
-        for name in m.reference_pose_rad.keys() {
-            if spec.joint_index(name).is_none() {
-                return Err(err(format!("field `reference_pose_rad.{name}`: expected a joint of `{}`, found unknown joint `{name}`", spec.model)));
-            }
-        }
-        let mut reference_hw = vec![0.0; spec.num_joints()];
-        for (i, j) in spec.joint_names.iter().enumerate() {
-            reference_hw[i] = *m
-                .reference_pose_rad
-                .get(j)
-                .ok_or_else(|| err(format!("field `reference_pose_rad`: expected a value for every joint, found no value for {j}")))?;
-        }
+        c.range(
+            "lipschitz_bound",
+            m.lipschitz_bound,
+            "a bound",
+            Range::above(0.0),
+            "",
+        );
+        c.range(
+            "driver_kd",
+            m.driver_kd,
+            "a damping",
+            Range::closed(0.0, 100.0),
+            "N·m·s/rad",
+        );
+        let joints = JointSet {
+            names: &spec.joint_names,
+            described_as: &format!("a joint of `{}`", spec.model),
+        };
+        c.joint_map(
+            "reference_pose_rad",
+            &m.reference_pose_rad,
+            joints,
+            "an angle",
+            Range::finite(),
+            "rad",
+        );
+        c.within_joint_limits("reference_pose_rad", &m.reference_pose_rad, spec);
+        c.finish()?;
+        let reference_hw =
+            PerJoint::ByName(m.reference_pose_rad.clone()).resolve(&spec.joint_names);
         let file = manifest.parent().unwrap_or(Path::new(".")).join(&m.model);
         let mlp = Mlp::load(&file)?;
         Self::certify(mlp, reference_hw, m.driver_kd, m.lipschitz_bound, file)
@@ -212,7 +215,12 @@ impl CertifiedFallback {
 impl Controller for CertifiedFallback {
     fn reset(&mut self, _state: &RobotState) {}
 
-    fn update(&mut self, _tick: &Tick, state: &RobotState, cmd: &mut JointCommand) {
+    fn update(
+        &mut self,
+        _tick: &Tick,
+        state: &RobotState,
+        cmd: &mut JointCommand,
+    ) -> Result<(), ControlFault> {
         let n = self.reference_hw.len();
         for i in 0..n {
             self.x[i] = (state.joints.position_rad[i] - self.reference_hw[i]) as f32;
@@ -227,9 +235,14 @@ impl Controller for CertifiedFallback {
         cmd.velocity_rad_s.fill(0.0);
         cmd.kp.fill(0.0);
         cmd.kd.fill(self.driver_kd);
+        if command_is_finite(cmd) {
+            Ok(())
+        } else {
+            Err(ControlFault::NonFinite)
+        }
     }
 
-    fn phase(&self) -> &'static str {
-        "fallback"
+    fn phase(&self) -> Phase {
+        Phase::Fallback
     }
 }

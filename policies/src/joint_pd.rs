@@ -2,7 +2,7 @@
 
 use reflex_hardware::{JointCommand, RobotState};
 
-use crate::{write_pd, Controller, ControllerError, PdGains, Tick};
+use crate::{write_pd, ControlFault, Controller, ControllerError, PdGains, Phase, Tick};
 
 /// Holds `target_rad` with joint PD.
 #[derive(Debug, Clone)]
@@ -22,11 +22,17 @@ impl JointPdHold {
 impl Controller for JointPdHold {
     fn reset(&mut self, _state: &RobotState) {}
 
-    fn update(&mut self, _tick: &Tick, _state: &RobotState, cmd: &mut JointCommand) {
+    fn update(
+        &mut self,
+        _tick: &Tick,
+        _state: &RobotState,
+        cmd: &mut JointCommand,
+    ) -> Result<(), ControlFault> {
         write_pd(&self.target_rad, &self.gains, cmd);
+        Ok(())
     }
 
-    fn phase(&self) -> &'static str {
-        "holding"
+    fn phase(&self) -> Phase {
+        Phase::Holding
     }
 }

@@ -1,10 +1,11 @@
-#![warn(missing_docs)]
-//! What turns robot state into joint commands: built-in controllers now, learned policies
-//! (ONNX Runtime) and the certified fallback next.
+#![deny(missing_docs)]
+//! What turns robot state into joint commands: built-in controllers, learned policies (ONNX
+//! Runtime) and the certified fallback.
 //!
 //! Every [`Controller`] is driven by the runtime's RT thread: [`Controller::reset`] once at
 //! activation (may allocate), then [`Controller::update`] every control cycle (must not
-//! allocate, lock or block, and its work is bounded).
+//! allocate, lock or block, and its work is bounded). A controller that cannot produce a usable
+//! command says so ([`ControlFault`]); the runtime's supervisor decides who commands instead.
 
 pub mod cartesian;
 pub mod fallback;
@@ -17,6 +18,7 @@ pub mod onnx;
 pub mod onnx_proto;
 pub mod policy;
 mod stand_up;
+pub mod tracking;
 
 pub use joint_pd::JointPdHold;
 pub use stand_up::StandUp;
@@ -36,23 +38,73 @@ pub struct Tick {
     pub policy_tick: bool,
 }
 
+/// What the controller in charge is doing: reported in runs and diagnostics, and what the
+/// supervisor reads to hand over from start-up to the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// A start-up controller is bringing the robot to its ready pose.
+    StandingUp,
+    /// A start-up or hold controller holds the ready pose: a policy may take over.
+    Holding,
+    /// The learned policy commands.
+    Policy,
+    /// The fallback commands.
+    Fallback,
+    /// Safe stop: joint damping only.
+    SafeStop,
+}
+
+impl Phase {
+    /// The snake_case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::StandingUp => "standing_up",
+            Phase::Holding => "holding",
+            Phase::Policy => "policy",
+            Phase::Fallback => "fallback",
+            Phase::SafeStop => "safe_stop",
+        }
+    }
+}
+
+/// A controller could not produce a usable command this cycle. Static data only: raising it on
+/// the RT thread never allocates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ControlFault {
+    /// The command it computed holds NaN or infinity.
+    #[error("the command holds a non-finite value")]
+    NonFinite,
+}
+
 /// A controller run by the RT loop.
 pub trait Controller: Send {
-    /// Called once when the loop starts, with the first measured state. Not real-time.
+    /// Called once when the loop starts (and after a reset), with the measured state. Not
+    /// real-time.
     fn reset(&mut self, state: &RobotState);
 
     /// Writes this cycle's command from the newest state. Real-time: no allocation, no locks.
-    fn update(&mut self, tick: &Tick, state: &RobotState, cmd: &mut JointCommand);
+    /// A fault leaves `cmd` unspecified; the supervisor hands over in the same cycle.
+    fn update(
+        &mut self,
+        tick: &Tick,
+        state: &RobotState,
+        cmd: &mut JointCommand,
+    ) -> Result<(), ControlFault>;
 
-    /// A short name of what the controller is doing now (e.g. `standing_up`, `holding`),
-    /// for reports and diagnostics.
-    fn phase(&self) -> &'static str;
+    /// What the controller is doing now.
+    fn phase(&self) -> Phase;
+}
 
-    /// Consecutive policy results that were late (0 for controllers without a policy).
-    /// Read by the supervisor every cycle.
-    fn consecutive_late(&self) -> u64 {
-        0
-    }
+/// Whether every entry of `cmd` is finite: what controllers report as [`ControlFault::NonFinite`].
+pub fn command_is_finite(cmd: &JointCommand) -> bool {
+    cmd.position_rad
+        .iter()
+        .chain(&cmd.velocity_rad_s)
+        .chain(&cmd.kp)
+        .chain(&cmd.kd)
+        .chain(&cmd.effort_ff_nm)
+        .all(|v| v.is_finite())
 }
 
 /// Why a controller could not be built. Raised at load, never in the loop.

@@ -10,50 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use reflex_hardware::RobotSpec;
+use reflex_validate::{Checker, FileError, FileKind, JointSet, PerJoint, Range};
 use serde::Deserialize;
-
-/// Why a manifest was refused. Every message names the manifest file and the field.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    /// The file could not be read.
-    #[error("{file}: cannot read: {reason}")]
-    Io {
-        /// Manifest path.
-        file: PathBuf,
-        /// OS message.
-        reason: String,
-    },
-    /// Schema error (unknown/missing field, wrong type) with the parser's field path.
-    #[error("{file}: {message}")]
-    Schema {
-        /// Manifest path.
-        file: PathBuf,
-        /// Parser message.
-        message: String,
-    },
-    /// A value is out of range or inconsistent.
-    #[error("{file}: field `{field}`: expected {expected}, found {found}")]
-    Invalid {
-        /// Manifest path.
-        file: PathBuf,
-        /// Dotted field path.
-        field: String,
-        /// What would be accepted.
-        expected: String,
-        /// What the file holds.
-        found: String,
-    },
-}
-
-/// A number for every joint, or one per joint name.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum PerJointValue {
-    /// Same for every joint.
-    All(f64),
-    /// Per joint name.
-    ByName(BTreeMap<String, f64>),
-}
 
 /// One ONNX input or output as the manifest declares it. `-1` is a dynamic dimension.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -115,13 +74,16 @@ pub enum ObsTerm {
     JointPos,
 }
 
-/// History stacking order.
+/// History stacking order. Trainers differ, so a manifest with more than one frame must say
+/// which: HIMLoco stacks newest first (its exporter feeds `obs[:, :45]` to the actor as the
+/// current frame; rl_sar's `observations_history: [0, 1, 2, 3, 4, 5]`, 0 = latest); rl_sar's
+/// legged_gym A1 config lists `[5, 4, 3, 2, 1, 0]`, oldest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryOrder {
-    /// Oldest frame first, newest last (HIMLoco).
+    /// Oldest frame first, newest last.
     OldestFirst,
-    /// Newest frame first.
+    /// Newest frame first (HIMLoco).
     NewestFirst,
 }
 
@@ -131,16 +93,24 @@ pub enum HistoryOrder {
 pub struct History {
     /// Frames stacked (1 = no history).
     pub length: usize,
-    /// Stacking order.
-    pub order: HistoryOrder,
+    /// Stacking order: required when `length` > 1 (there is no safe default).
+    #[serde(default)]
+    pub order: Option<HistoryOrder>,
 }
 
 impl Default for History {
     fn default() -> Self {
         Self {
             length: 1,
-            order: HistoryOrder::OldestFirst,
+            order: None,
         }
+    }
+}
+
+impl History {
+    /// The stacking order (irrelevant, and reported oldest first, for a single frame).
+    pub fn order(&self) -> HistoryOrder {
+        self.order.unwrap_or(HistoryOrder::OldestFirst)
     }
 }
 
@@ -180,16 +150,16 @@ fn default_clip() -> f64 {
 #[serde(deny_unknown_fields)]
 pub struct JointActionDecl {
     /// Action scale (A1/Go1 0.25, Aliengo 0.5), per joint or for all.
-    pub scale: PerJointValue,
+    pub scale: PerJoint,
     /// Symmetric clip of the raw action.
     #[serde(default = "default_clip")]
     pub clip: f64,
     /// Default pose (rad) per joint name.
     pub default_pose_rad: BTreeMap<String, f64>,
     /// PD gains the RT thread applies to the target.
-    pub kp: PerJointValue,
+    pub kp: PerJoint,
     /// Velocity gain.
-    pub kd: PerJointValue,
+    pub kd: PerJoint,
     /// Interpolate the target linearly over a policy period instead of holding it.
     #[serde(default)]
     pub interpolate: bool,
@@ -305,19 +275,14 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// An [`ManifestError::Invalid`] for this manifest.
+    /// A [`FileError::Invalid`] for this manifest.
     pub fn invalid(
         &self,
         field: &str,
         expected: impl Into<String>,
         found: impl Into<String>,
-    ) -> ManifestError {
-        ManifestError::Invalid {
-            file: self.file.clone(),
-            field: field.to_string(),
-            expected: expected.into(),
-            found: found.into(),
-        }
+    ) -> FileError {
+        FileError::invalid(&self.file, field, expected, found)
     }
 
     /// Path of a model file named in the manifest (relative to the manifest's folder).
@@ -328,245 +293,275 @@ impl Manifest {
             .join(&model.file)
     }
 
-    /// Reads and checks a manifest against the robot's joint names (hardware order).
-    pub fn load(
-        file: &Path,
-        robot_model: &str,
-        robot_joints: &[String],
-    ) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ManifestError::Io {
-            file: file.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let decl: ManifestDecl =
-            serde_norway::from_str(&text).map_err(|e| ManifestError::Schema {
-                file: file.to_path_buf(),
-                message: e.to_string(),
-            })?;
+    /// Reads and checks a manifest against the robot it will drive: every finding at once.
+    pub fn load(file: &Path, spec: &RobotSpec) -> Result<Manifest, FileError> {
+        let decl: ManifestDecl = reflex_validate::load_yaml(file, FileKind::Manifest)?;
         let m = Manifest {
             file: file.to_path_buf(),
             decl,
         };
-        m.validate(robot_model, robot_joints)?;
+        let mut c = Checker::new(file);
+        m.check(spec, &mut c);
+        c.finish()?;
         Ok(m)
     }
 
-    fn validate(&self, robot_model: &str, robot_joints: &[String]) -> Result<(), ManifestError> {
+    fn check(&self, spec: &RobotSpec, c: &mut Checker) {
         let d = &self.decl;
-        if d.robot != robot_model {
-            return Err(self.invalid(
+        if d.robot != spec.model {
+            c.error(
                 "robot",
-                format!("`{robot_model}` (the robot this run drives)"),
+                format!("`{}` (the robot this run drives)", spec.model),
                 format!("`{}`", d.robot),
-            ));
+            );
         }
-        if !(d.policy_hz.is_finite() && d.policy_hz > 0.0) {
-            return Err(self.invalid("policy_hz", "a rate > 0 Hz", d.policy_hz.to_string()));
-        }
+        c.range(
+            "policy_hz",
+            d.policy_hz,
+            "a rate",
+            Range::open_closed(0.0, 1000.0),
+            "Hz",
+        );
         for (i, j) in d.joints.iter().enumerate() {
-            if !robot_joints.contains(j) {
-                return Err(self.invalid(
-                    &format!("joints[{i}]"),
-                    format!("a joint of `{robot_model}`: {}", robot_joints.join(", ")),
+            if spec.joint_index(j).is_none() {
+                c.error(
+                    format!("joints[{i}]"),
+                    format!(
+                        "a joint of `{}`: {}",
+                        spec.model,
+                        spec.joint_names.join(", ")
+                    ),
                     format!("unknown joint `{j}`"),
-                ));
+                );
             }
             if d.joints[..i].contains(j) {
-                return Err(self.invalid(
-                    &format!("joints[{i}]"),
+                c.error(
+                    format!("joints[{i}]"),
                     "each joint once",
                     format!("`{j}` twice"),
-                ));
+                );
             }
         }
         let o = &d.observation;
         if o.terms.is_empty() {
-            return Err(self.invalid("observation.terms", "at least one term", "none"));
+            c.error("observation.terms", "at least one term", "none");
         }
         if o.history.length == 0 || o.history.length > 100 {
-            return Err(self.invalid(
+            c.error(
                 "observation.history.length",
                 "1–100 frames",
-                o.history.length.to_string(),
-            ));
+                o.history.length,
+            );
         }
-        if !(o.clip.is_finite() && o.clip > 0.0) {
-            return Err(self.invalid("observation.clip", "a clip > 0", o.clip.to_string()));
+        if o.history.length > 1 && o.history.order.is_none() {
+            c.error(
+                "observation.history.order",
+                "`newest_first` (HIMLoco, rl_sar [0, 1, ...]) or `oldest_first` (rl_sar [.., 1, 0]): trainers differ, so a stacked history must say which",
+                "nothing",
+            );
         }
+        c.range("observation.clip", o.clip, "a clip", Range::above(0.0), "");
         for (term, scale) in &o.scales {
+            let field = format!("observation.scales.{}", term_name(*term));
             if !o.terms.contains(term) {
-                return Err(self.invalid(
-                    &format!("observation.scales.{}", term_name(*term)),
+                c.error(
+                    &field,
                     "a scale for a term listed in observation.terms",
                     "a term not in the list",
-                ));
+                );
             }
-            let n = self.term_len(*term);
-            if let TermScale::PerElement(v) = scale {
-                if v.len() != n {
-                    return Err(self.invalid(
-                        &format!("observation.scales.{}", term_name(*term)),
-                        format!("1 or {n} values"),
-                        format!("{} values", v.len()),
-                    ));
+            match scale {
+                TermScale::All(x) => {
+                    c.range(&field, *x, "a scale", Range::finite(), "");
+                }
+                TermScale::PerElement(v) => {
+                    let n = self.term_len(*term);
+                    if v.len() != n {
+                        c.error(
+                            &field,
+                            format!("1 or {n} values"),
+                            format!("{} values", v.len()),
+                        );
+                    }
+                    c.each(&field, v, "a scale", Range::finite(), "");
                 }
             }
         }
         let action_space = match d.kind {
-            PolicyKind::Residual => {
-                let r = d.residual.as_ref().ok_or_else(|| {
-                    self.invalid(
+            PolicyKind::Residual => match &d.residual {
+                None => {
+                    c.error(
                         "residual",
                         "a `residual:` section for kind residual",
                         "nothing",
-                    )
-                })?;
-                if !(r.scale.is_finite() && r.scale >= 0.0) {
-                    return Err(self.invalid("residual.scale", "a scale ≥ 0", r.scale.to_string()));
+                    );
+                    return;
                 }
-                if r.action_space == PolicyKind::Residual {
-                    return Err(self.invalid(
-                        "residual.action_space",
-                        "locomotion or manipulation",
-                        "residual",
-                    ));
+                Some(r) => {
+                    c.range(
+                        "residual.scale",
+                        r.scale,
+                        "a scale",
+                        Range::at_least(0.0),
+                        "",
+                    );
+                    if r.action_space == PolicyKind::Residual {
+                        c.error(
+                            "residual.action_space",
+                            "locomotion or manipulation",
+                            "residual",
+                        );
+                        return;
+                    }
+                    if r.execute_steps == 0 || r.execute_steps > 1000 {
+                        c.error("residual.execute_steps", "1–1000 steps", r.execute_steps);
+                    }
+                    r.action_space
                 }
-                if r.execute_steps == 0 {
-                    return Err(self.invalid("residual.execute_steps", "at least 1 step", "0"));
-                }
-                r.action_space
-            }
+            },
             k => {
                 if d.model.is_none() {
-                    return Err(self.invalid(
+                    c.error(
                         "model",
                         "a `model:` section (file, inputs, outputs)",
                         "nothing",
-                    ));
+                    );
                 }
                 k
             }
         };
         match action_space {
-            PolicyKind::Locomotion => {
-                let a = d.joint_action.as_ref().ok_or_else(|| {
-                    self.invalid(
-                        "joint_action",
-                        "a `joint_action:` section for a joint-space policy",
-                        "nothing",
-                    )
-                })?;
-                self.check_joint_map("joint_action.default_pose_rad", &a.default_pose_rad)?;
-                for (field, v) in [
-                    ("joint_action.scale", &a.scale),
-                    ("joint_action.kp", &a.kp),
-                    ("joint_action.kd", &a.kd),
-                ] {
-                    match v {
-                        PerJointValue::All(x) if !(x.is_finite() && *x >= 0.0) => {
-                            return Err(self.invalid(field, "a finite value ≥ 0", x.to_string()))
-                        }
-                        PerJointValue::ByName(m) => self.check_joint_map(field, m)?,
-                        _ => {}
-                    }
-                }
-                if !(a.clip.is_finite() && a.clip > 0.0) {
-                    return Err(self.invalid(
-                        "joint_action.clip",
-                        "a clip > 0",
-                        a.clip.to_string(),
-                    ));
-                }
-            }
-            PolicyKind::Manipulation => {
-                let a = d.ee_action.as_ref().ok_or_else(|| {
-                    self.invalid(
-                        "ee_action",
-                        "an `ee_action:` section for a manipulation policy",
-                        "nothing",
-                    )
-                })?;
-                for (field, v) in [
-                    ("ee_action.translation_scale_m", a.translation_scale_m),
-                    ("ee_action.rotation_scale_rad", a.rotation_scale_rad),
-                    (
-                        "ee_action.impedance.translational_stiffness_n_m",
-                        a.impedance.translational_stiffness_n_m,
-                    ),
-                    (
-                        "ee_action.impedance.rotational_stiffness_nm_rad",
-                        a.impedance.rotational_stiffness_nm_rad,
-                    ),
-                    (
-                        "ee_action.impedance.translational_damping_n_s_m",
-                        a.impedance.translational_damping_n_s_m,
-                    ),
-                    (
-                        "ee_action.impedance.rotational_damping_nm_s_rad",
-                        a.impedance.rotational_damping_nm_s_rad,
-                    ),
-                    (
-                        "ee_action.impedance.max_position_error_m",
-                        a.impedance.max_position_error_m,
-                    ),
-                    (
-                        "ee_action.impedance.max_rotation_error_rad",
-                        a.impedance.max_rotation_error_rad,
-                    ),
-                    (
-                        "ee_action.impedance.joint_damping_nm_s_rad",
-                        a.impedance.joint_damping_nm_s_rad,
-                    ),
-                ] {
-                    if !(v.is_finite() && v >= 0.0) {
-                        return Err(self.invalid(field, "a finite value ≥ 0", v.to_string()));
-                    }
-                }
-                for k in 0..3 {
-                    if a.workspace.min_m[k].partial_cmp(&a.workspace.max_m[k])
-                        != Some(std::cmp::Ordering::Less)
-                    {
-                        return Err(self.invalid(
-                            "ee_action.workspace",
-                            "min_m < max_m on every axis",
-                            format!("{:?} .. {:?}", a.workspace.min_m, a.workspace.max_m),
-                        ));
-                    }
-                }
-            }
-            PolicyKind::Residual => unreachable!("checked above"),
+            PolicyKind::Locomotion => self.check_joint_action(spec, c),
+            PolicyKind::Manipulation => self.check_ee_action(c),
+            PolicyKind::Residual => {}
         }
-        Ok(())
+        if let Some(v) = d.command.iter().find(|v| !v.is_finite()) {
+            c.error("command", "finite velocities (m/s, m/s, rad/s)", v);
+        }
     }
 
-    fn check_joint_map(&self, field: &str, m: &BTreeMap<String, f64>) -> Result<(), ManifestError> {
-        for (name, v) in m {
-            if !self.decl.joints.contains(name) {
-                return Err(self.invalid(
-                    &format!("{field}.{name}"),
-                    format!(
-                        "one of the manifest's joints: {}",
-                        self.decl.joints.join(", ")
-                    ),
-                    format!("unknown joint `{name}`"),
-                ));
-            }
-            if !v.is_finite() {
-                return Err(self.invalid(
-                    &format!("{field}.{name}"),
-                    "a finite number",
-                    v.to_string(),
-                ));
+    fn check_joint_action(&self, spec: &RobotSpec, c: &mut Checker) {
+        let d = &self.decl;
+        let Some(a) = d.joint_action.as_ref() else {
+            c.error(
+                "joint_action",
+                "a `joint_action:` section for a joint-space policy",
+                "nothing",
+            );
+            return;
+        };
+        let set = JointSet {
+            names: &d.joints,
+            described_as: "one of the manifest's joints",
+        };
+        c.joint_map(
+            "joint_action.default_pose_rad",
+            &a.default_pose_rad,
+            set,
+            "an angle",
+            Range::finite(),
+            "rad",
+        );
+        c.within_joint_limits("joint_action.default_pose_rad", &a.default_pose_rad, spec);
+        c.per_joint(
+            "joint_action.scale",
+            &a.scale,
+            set,
+            "a scale",
+            Range::at_least(0.0),
+            "rad",
+        );
+        c.per_joint(
+            "joint_action.kp",
+            &a.kp,
+            set,
+            "a gain",
+            Range::closed(0.0, 10_000.0),
+            "N·m/rad",
+        );
+        c.per_joint(
+            "joint_action.kd",
+            &a.kd,
+            set,
+            "a gain",
+            Range::closed(0.0, 1_000.0),
+            "N·m·s/rad",
+        );
+        c.range("joint_action.clip", a.clip, "a clip", Range::above(0.0), "");
+        // A joint the policy does not drive would be left limp (kp = kd = 0).
+        let undriven: Vec<&str> = spec
+            .joint_names
+            .iter()
+            .filter(|j| !d.joints.contains(j))
+            .map(|j| j.as_str())
+            .collect();
+        if !undriven.is_empty() {
+            c.error(
+                "joints",
+                format!(
+                    "every actuated joint of `{}` (a joint the policy does not drive would be left without gains)",
+                    spec.model
+                ),
+                format!("no {}", undriven.join(", ")),
+            );
+        }
+    }
+
+    fn check_ee_action(&self, c: &mut Checker) {
+        let Some(a) = self.decl.ee_action.as_ref() else {
+            c.error(
+                "ee_action",
+                "an `ee_action:` section for a manipulation policy",
+                "nothing",
+            );
+            return;
+        };
+        let i = &a.impedance;
+        for (field, v) in [
+            ("ee_action.translation_scale_m", a.translation_scale_m),
+            ("ee_action.rotation_scale_rad", a.rotation_scale_rad),
+            (
+                "ee_action.impedance.translational_stiffness_n_m",
+                i.translational_stiffness_n_m,
+            ),
+            (
+                "ee_action.impedance.rotational_stiffness_nm_rad",
+                i.rotational_stiffness_nm_rad,
+            ),
+            (
+                "ee_action.impedance.translational_damping_n_s_m",
+                i.translational_damping_n_s_m,
+            ),
+            (
+                "ee_action.impedance.rotational_damping_nm_s_rad",
+                i.rotational_damping_nm_s_rad,
+            ),
+            (
+                "ee_action.impedance.max_position_error_m",
+                i.max_position_error_m,
+            ),
+            (
+                "ee_action.impedance.max_rotation_error_rad",
+                i.max_rotation_error_rad,
+            ),
+            (
+                "ee_action.impedance.joint_damping_nm_s_rad",
+                i.joint_damping_nm_s_rad,
+            ),
+        ] {
+            c.range(field, v, "a finite value", Range::at_least(0.0), "");
+        }
+        let w = &a.workspace;
+        for k in 0..3 {
+            if w.min_m[k].partial_cmp(&w.max_m[k]) != Some(std::cmp::Ordering::Less) {
+                c.error(
+                    "ee_action.workspace",
+                    "min_m < max_m on every axis",
+                    format!("{:?} .. {:?}", w.min_m, w.max_m),
+                );
+                break;
             }
         }
-        if let Some(missing) = self.decl.joints.iter().find(|j| !m.contains_key(*j)) {
-            return Err(self.invalid(
-                field,
-                "a value for every joint",
-                format!("no value for {missing}"),
-            ));
-        }
-        Ok(())
     }
 
     /// The action size the policy emits.

@@ -5,12 +5,12 @@
 
 use reflex_hardware::{RobotSpec, RobotState};
 
-use crate::manifest::{
-    HistoryOrder, Manifest, ManifestError, ObsTerm, PerJointValue, PolicyKind, TermScale,
-};
+use reflex_validate::FileError;
+
+use crate::manifest::{HistoryOrder, Manifest, ObsTerm, PolicyKind, TermScale};
 
 /// Hardware index of each policy joint.
-fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, ManifestError> {
+fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, FileError> {
     m.decl
         .joints
         .iter()
@@ -25,18 +25,6 @@ fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, ManifestError
             })
         })
         .collect()
-}
-
-fn per_joint(m: &Manifest, v: &PerJointValue) -> Vec<f64> {
-    match v {
-        PerJointValue::All(x) => vec![*x; m.decl.joints.len()],
-        PerJointValue::ByName(map) => m
-            .decl
-            .joints
-            .iter()
-            .map(|j| map.get(j).copied().unwrap_or(0.0))
-            .collect(),
-    }
 }
 
 /// Builds stacked, scaled, clipped observations in the manifest's layout.
@@ -56,7 +44,7 @@ pub struct ObservationBuilder {
 
 impl ObservationBuilder {
     /// A builder for `m` driving `spec`'s robot.
-    pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, ManifestError> {
+    pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, FileError> {
         let hw_index = joint_map(m, spec)?;
         let default_pose = match &m.decl.joint_action {
             Some(a) => m
@@ -91,7 +79,7 @@ impl ObservationBuilder {
             history: vec![0.0; frame_len * o.history.length],
             history_len: o.history.length,
             newest: 0,
-            order: o.history.order,
+            order: o.history.order(),
             frames_seen: 0,
         })
     }
@@ -224,7 +212,7 @@ pub struct JointActionMap {
 impl JointActionMap {
     /// The mapping of `m` (which must have a joint action) onto `spec`'s robot. Joints the
     /// policy does not drive keep kp = kd = 0 and target 0 (callers hold them otherwise).
-    pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, ManifestError> {
+    pub fn new(m: &Manifest, spec: &RobotSpec) -> Result<Self, FileError> {
         let a = m
             .decl
             .joint_action
@@ -240,12 +228,13 @@ impl JointActionMap {
         let n_hw = spec.num_joints();
         let mut kp_hw = vec![0.0; n_hw];
         let mut kd_hw = vec![0.0; n_hw];
+        let (kp, kd) = (a.kp.resolve(&m.decl.joints), a.kd.resolve(&m.decl.joints));
         for (i, &h) in hw_index.iter().enumerate() {
-            kp_hw[h] = per_joint(m, &a.kp)[i];
-            kd_hw[h] = per_joint(m, &a.kd)[i];
+            kp_hw[h] = kp[i];
+            kd_hw[h] = kd[i];
         }
         Ok(Self {
-            scale: per_joint(m, &a.scale),
+            scale: a.scale.resolve(&m.decl.joints),
             hw_index,
             default_pose,
             clip: a.clip,
@@ -287,7 +276,7 @@ impl JointActionMap {
 }
 
 /// Checks that the policy kind fits the robot.
-pub fn check_kind_fits_robot(m: &Manifest, spec: &RobotSpec) -> Result<(), ManifestError> {
+pub fn check_kind_fits_robot(m: &Manifest, spec: &RobotSpec) -> Result<(), FileError> {
     use reflex_hardware::RobotKind;
     match (m.action_space(), spec.kind) {
         (PolicyKind::Manipulation, RobotKind::Legged) => Err(m.invalid(

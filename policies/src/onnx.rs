@@ -40,7 +40,10 @@ pub enum OnnxError {
         /// What failed (dlopen message, missing symbol, version).
         reason: String,
     },
-    /// The model file could not be turned into a session.
+    /// The manifest (or Reflex's own check of the model file) refused it.
+    #[error(transparent)]
+    Manifest(#[from] reflex_validate::FileError),
+    /// ONNX Runtime could not turn the model file into a session.
     #[error("{file}: ONNX Runtime refused the model: {reason}")]
     Model {
         /// The model file.
@@ -262,13 +265,20 @@ pub struct OnnxModel {
 
 /// Refuses a model whose initializers or constants hold NaN or infinity: ONNX Runtime loads such a
 /// model happily and the robot would find out in the loop.
-fn check_weights_finite(file: &Path) -> Result<(), String> {
+/// Reflex's own checks of a model file before ONNX Runtime sees it: a bounded read, a valid
+/// ONNX protobuf with a graph, and finite weights (ONNX Runtime accepts NaN weights). Returns
+/// the bytes the session is built from, so the file is read once.
+fn read_checked_model(file: &Path) -> Result<Vec<u8>, reflex_validate::FileError> {
     use prost::Message;
-    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let bytes = reflex_validate::read_bytes(file, reflex_validate::FileKind::Model)?;
+    let refuse = |reason: String| reflex_validate::FileError::Schema {
+        file: file.to_path_buf(),
+        message: reason,
+    };
     let model = crate::onnx_proto::ModelProto::decode(bytes.as_slice())
-        .map_err(|e| format!("not an ONNX protobuf: {e}"))?;
+        .map_err(|e| refuse(format!("not an ONNX model (protobuf: {e})")))?;
     let Some(graph) = model.graph else {
-        return Err("the model has no graph".into());
+        return Err(refuse("an ONNX model without a graph".into()));
     };
     let constants = graph
         .node
@@ -287,14 +297,14 @@ fn check_weights_finite(file: &Path) -> Result<(), String> {
     for (name, t) in initializers.chain(constants) {
         if let Some(values) = t.to_f32() {
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(format!(
-                    "tensor `{name}` holds a non-finite value ({}) at index {i}",
+                return Err(refuse(format!(
+                    "a non-finite weight: tensor `{name}` holds {} at index {i} (weights must be finite)",
                     values[i]
-                ));
+                )));
             }
         }
     }
-    Ok(())
+    Ok(bytes)
 }
 
 fn tensor_dims(v: &ValueType) -> Option<Vec<i64>> {
@@ -313,10 +323,7 @@ fn open_session(
         file: file.to_path_buf(),
         reason,
     };
-    if !file.exists() {
-        return Err(model_err("file does not exist".into()));
-    }
-    check_weights_finite(file).map_err(model_err)?;
+    let bytes = read_checked_model(file)?;
     let mut builder = Session::builder(env)
         .and_then(|b| {
             b.with_optimization_level(GraphOptimizationLevel::All)
@@ -340,7 +347,7 @@ fn open_session(
     // ONNX Runtime always keeps its CPU kernels as the last resort.
     report.active.get_or_insert(Provider::Cpu);
     let session = builder
-        .commit_from_file(file)
+        .commit_from_memory(&bytes)
         .map_err(|e| model_err(e.to_string()))?;
     Ok((session, report))
 }

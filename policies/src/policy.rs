@@ -152,12 +152,8 @@ impl OnnxPolicy {
         opts: &SessionOptions,
     ) -> Result<OnnxPolicy, OnnxError> {
         let m = &manifest;
-        let wrap = |e: crate::manifest::ManifestError| OnnxError::Model {
-            file: m.file.clone(),
-            reason: e.to_string(),
-        };
-        check_kind_fits_robot(m, spec).map_err(wrap)?;
-        let obs = ObservationBuilder::new(m, spec).map_err(wrap)?;
+        check_kind_fits_robot(m, spec)?;
+        let obs = ObservationBuilder::new(m, spec)?;
         let obs_len = obs.len();
         let a = m.action_len();
         let o = &m.decl.observation;
@@ -225,15 +221,17 @@ impl OnnxPolicy {
                 }
                 Models::Single(model)
             }
-            _ => return Err(wrap(m.invalid("model", "a model section", "nothing"))),
+            _ => return Err(m.invalid("model", "a model section", "nothing").into()),
         };
         let out = match m.action_space() {
             PolicyKind::Manipulation => ActionOut::Ee(EeMap {
-                decl: m.decl.ee_action.clone().ok_or_else(|| {
-                    wrap(m.invalid("ee_action", "an ee_action section", "nothing"))
-                })?,
+                decl: m
+                    .decl
+                    .ee_action
+                    .clone()
+                    .ok_or_else(|| m.invalid("ee_action", "an ee_action section", "nothing"))?,
             }),
-            _ => ActionOut::Joint(JointActionMap::new(m, spec).map_err(wrap)?),
+            _ => ActionOut::Joint(JointActionMap::new(m, spec)?),
         };
         let command = m.decl.command;
         Ok(OnnxPolicy {

@@ -3,7 +3,7 @@
 
 use reflex_hardware::{JointCommand, RobotState};
 
-use crate::{write_pd, Controller, ControllerError, PdGains, Tick};
+use crate::{write_pd, ControlFault, Controller, ControllerError, PdGains, Phase, Tick};
 
 /// Stand-up controller. The interpolation target advances on policy ticks (the slow rate);
 /// the PD command is refreshed every control cycle.
@@ -57,7 +57,12 @@ impl Controller for StandUp {
         self.standing = false;
     }
 
-    fn update(&mut self, tick: &Tick, _state: &RobotState, cmd: &mut JointCommand) {
+    fn update(
+        &mut self,
+        tick: &Tick,
+        _state: &RobotState,
+        cmd: &mut JointCommand,
+    ) -> Result<(), ControlFault> {
         if tick.policy_tick || tick.cycle == 0 {
             let s = smoothstep(tick.time_s / self.duration_s);
             for ((t, a), b) in self
@@ -71,13 +76,14 @@ impl Controller for StandUp {
             self.standing = tick.time_s >= self.duration_s;
         }
         write_pd(&self.target_rad, &self.gains, cmd);
+        Ok(())
     }
 
-    fn phase(&self) -> &'static str {
+    fn phase(&self) -> Phase {
         if self.standing {
-            "holding"
+            Phase::Holding
         } else {
-            "standing_up"
+            Phase::StandingUp
         }
     }
 }

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 
 use crate::config::{self, ClockKind, LoadedConfig};
-use crate::run::{self, Progress, RunReport};
+use crate::driver::report::RunReport;
+use crate::driver::{self, RunOptions};
 use crate::stats::LatencySummaryUs;
 
 /// Which benchmark.
@@ -120,7 +120,7 @@ fn bench_loop(path: &Path, seconds: f64, priority: i32, cpu: usize) -> anyhow::R
         "reflex bench loop: {} at 1 kHz for {seconds} s, SCHED_FIFO {priority}, CPU {cpu}",
         path.display()
     );
-    let rep = run::run(&cfg, seconds, Arc::new(Progress::default()))?;
+    let rep = run_for(&cfg, seconds)?;
     for line in &rep.realtime.refused {
         println!("  warning: {line}");
     }
@@ -150,6 +150,22 @@ fn bench_loop(path: &Path, seconds: f64, priority: i32, cpu: usize) -> anyhow::R
         rep.compute_us.p99
     );
     Ok(())
+}
+
+fn run_for(cfg: &LoadedConfig, seconds: f64) -> anyhow::Result<RunReport> {
+    Ok(driver::run(
+        cfg,
+        RunOptions {
+            duration_s: Some(seconds),
+            ..Default::default()
+        },
+    )?)
+}
+
+fn a1_spec() -> anyhow::Result<reflex_hardware::RobotSpec> {
+    Ok(reflex_hardware::catalogue::model("a1")
+        .context("a1 is in the catalogue")?
+        .spec()?)
 }
 
 fn print_row(name: &str, s: &LatencySummaryUs) {
@@ -233,15 +249,19 @@ pub fn parse_cyclictest_histogram(text: &str) -> anyhow::Result<LatencySummaryUs
 fn bench_sim(dt: f64, seconds: f64, python: &str) -> anyhow::Result<()> {
     println!("reflex bench sim: dt {dt} s, {seconds} s simulated per robot, lockstep");
     for (name, path, urdf) in [
-        ("a1", "launch/config/a1_stand.yaml", "sim/models/a1/a1.urdf"),
+        (
+            "a1",
+            "launch/config/a1_stand.yaml",
+            "hardware/models/a1/a1.urdf",
+        ),
         (
             "panda",
             "launch/config/panda_hold.yaml",
-            "sim/models/panda/panda.urdf",
+            "hardware/models/panda/panda.urdf",
         ),
     ] {
         let cfg = load_with(Path::new(path), ClockKind::Lockstep, 1.0 / dt, dt)?;
-        let rep: RunReport = run::run(&cfg, seconds, Arc::new(Progress::default()))?;
+        let rep: RunReport = run_for(&cfg, seconds)?;
         let steps = rep.cycles as f64 * rep.physics_steps_per_cycle as f64;
         let rapier = steps / rep.wall_time_s;
         println!(
@@ -378,27 +398,8 @@ fn bench_policy(iterations: usize, python: &str) -> anyhow::Result<()> {
         ));
     }
     // Residual: base + residual per tick, composed; Python: the two models' medians added.
-    let a1 = reflex_sim::Model::A1.description();
-    let joints: Vec<String> = a1.joints.iter().map(|s| s.to_string()).collect();
-    let res_manifest = Manifest::load(
-        Path::new("policies/models/a1_residual/policy.yaml"),
-        "a1",
-        &joints,
-    )?;
-    let spec = reflex_hardware::RobotSpec {
-        model: "a1".into(),
-        kind: reflex_hardware::RobotKind::Legged,
-        joint_names: joints.clone(),
-        limits: vec![
-            reflex_hardware::JointLimits {
-                lower_rad: -10.0,
-                upper_rad: 10.0,
-                velocity_rad_s: 30.0,
-                effort_nm: 40.0
-            };
-            12
-        ],
-    };
+    let spec = a1_spec()?;
+    let res_manifest = Manifest::load(Path::new("policies/models/a1_residual/policy.yaml"), &spec)?;
     let mut residual = OnnxPolicy::load(res_manifest, &spec, &opts)?;
     let obs = vec![0.1f32; 270];
     let mut act = vec![0.0f32; 12];
@@ -435,11 +436,7 @@ fn bench_policy(iterations: usize, python: &str) -> anyhow::Result<()> {
         }
     }
     // Full tick on the policy thread: observation + inference + target mapping + hand-off.
-    let loco = Manifest::load(
-        Path::new("policies/models/a1_stand_bc/policy.yaml"),
-        "a1",
-        &joints,
-    )?;
+    let loco = Manifest::load(Path::new("policies/models/a1_stand_bc/policy.yaml"), &spec)?;
     let mut policy = OnnxPolicy::load(loco, &spec, &opts)?;
     let mut model = OnnxModel::open(Path::new("policies/models/a1_stand_bc/policy.onnx"), &opts)?;
     let state = reflex_hardware::RobotState::new(&spec);
@@ -524,7 +521,7 @@ fn bench_ros(seconds: f64, python: &str) -> anyhow::Result<()> {
     let stand = [
         -0.1, 0.8, -1.5, 0.1, 0.8, -1.5, -0.1, 1.0, -1.5, 0.1, 1.0, -1.5,
     ];
-    let spec = reflex_sim::robot_spec(reflex_sim::Model::A1)?;
+    let spec = a1_spec()?;
     let joints: serde_json::Map<String, serde_json::Value> = spec
         .joint_names
         .iter()

@@ -1,34 +1,50 @@
-//! The RT cycle: read → supervise → command from the policy, the certified fallback or a safe
-//! stop → bumpless step limit → clamp to limits → write, with its own measurements.
+//! The RT cycle: read → operator inputs → policy hand-off → supervise → command from whoever the
+//! supervisor puts in charge (start-up controller, policy targets, certified fallback, safe stop)
+//! → bumpless step limit → clamp to limits → write, with its own measurements.
 //!
 //! [`ControlLoop::cycle`] is the whole RT body. It allocates nothing, takes no lock and makes no
-//! syscall besides reading the vDSO clock and the robot's own I/O; its work is bounded by the
-//! controllers'. `tests/` proves the no-allocation part with a counting global allocator.
+//! syscall besides reading the vDSO clock and the robot's own I/O (lockstep runs also park while
+//! the policy thread handles a tick); its work is bounded by the controllers'. `tests/` proves
+//! the no-allocation part with a counting global allocator, through the run driver.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use reflex_hardware::{HwError, JointCommand, Robot, RobotSpec, RobotState};
-use reflex_policies::{Controller, Tick};
+use reflex_policies::tracking::TargetTracker;
+use reflex_policies::{Controller, Phase, Tick};
 
-use crate::rt::{now_ns, spin_until_ns};
+use crate::policy_thread::PolicyLink;
+use crate::rt::now_ns;
 use crate::stats::LoopStats;
-use crate::supervisor::{Cause, Mode, Supervisor, SupervisorConfig};
+use crate::supervisor::{Cause, Commander, Mode, Supervisor, SupervisorConfig};
 
-/// A stall injected into the cycle body on purpose (the `latency_spike` fault).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InjectedStall {
-    /// Cycle on which the body stalls.
-    pub cycle: u64,
-    /// How long it busy-waits (ns).
-    pub duration_ns: u64,
+/// Inputs from the operator (or a scripted fault) that any thread may set; the RT thread reads
+/// them at the start of each cycle.
+#[derive(Debug, Default)]
+pub struct OperatorInputs {
+    /// E-stop held: safe stop until released and reset.
+    pub estop: AtomicBool,
+    /// A reset back to the policy was requested (consumed by the next cycle).
+    pub reset: AtomicBool,
+    /// A fallback drill was requested (consumed by the next cycle).
+    pub drill: AtomicBool,
+}
+
+/// A learned policy as the RT thread executes it: the hand-off link and the target tracker.
+pub struct PolicyStage {
+    /// Hand-off with the policy thread, lateness accounting.
+    pub link: PolicyLink,
+    /// Turns targets into motor commands.
+    pub tracker: TargetTracker,
 }
 
 /// The RT loop's state: the robot, the controllers and the buffers they share, all allocated
 /// before the first cycle.
 pub struct ControlLoop<R: Robot> {
     robot: R,
-    primary: Box<dyn Controller>,
+    startup: Box<dyn Controller>,
+    policy: Option<PolicyStage>,
     fallback: Box<dyn Controller>,
     supervisor: Supervisor,
     spec: RobotSpec,
@@ -36,10 +52,7 @@ pub struct ControlLoop<R: Robot> {
     cmd: JointCommand,
     period_s: f64,
     policy_decimation: u64,
-    stalls: Vec<InjectedStall>,
-    next_stall: usize,
-    estop: Arc<AtomicBool>,
-    reset: Arc<AtomicBool>,
+    operator: Arc<OperatorInputs>,
     /// CLOCK_MONOTONIC at the first cycle when loop time is wall time (robot-triggered loops,
     /// whose cycles are not evenly spaced); `None`: loop time is cycles × period.
     wall_clock_origin: Option<Option<u64>>,
@@ -48,46 +61,38 @@ pub struct ControlLoop<R: Robot> {
 }
 
 impl<R: Robot> ControlLoop<R> {
-    /// A loop at `control_hz` whose policy ticks every `policy_decimation` cycles. `primary`
-    /// commands in POLICY mode, `fallback` in FALLBACK mode; `stalls` are injected slow cycles.
+    /// A loop at `control_hz` whose policy ticks every `policy_decimation` cycles. `startup`
+    /// commands until the policy (if any) takes over, `fallback` in FALLBACK mode.
     pub fn new(
         robot: R,
-        primary: Box<dyn Controller>,
+        startup: Box<dyn Controller>,
+        policy: Option<PolicyStage>,
         fallback: Box<dyn Controller>,
         safety: SupervisorConfig,
         control_hz: f64,
         policy_decimation: u64,
-        mut stalls: Vec<InjectedStall>,
     ) -> Self {
         let spec = robot.spec().clone();
-        stalls.sort_by_key(|s| s.cycle);
         Self {
             state: RobotState::new(&spec),
             cmd: JointCommand::new(&spec),
             supervisor: Supervisor::new(safety, &spec),
             robot,
-            primary,
+            startup,
+            policy,
             fallback,
             spec,
             period_s: 1.0 / control_hz,
             policy_decimation: policy_decimation.max(1),
-            stalls,
-            next_stall: 0,
-            estop: Arc::new(AtomicBool::new(false)),
-            reset: Arc::new(AtomicBool::new(false)),
+            operator: Arc::new(OperatorInputs::default()),
             wall_clock_origin: None,
             stats: LoopStats::default(),
         }
     }
 
-    /// Activates the robot, reads the first state and resets the controllers on it. Not RT.
-    pub fn start(&mut self) -> Result<(), HwError> {
-        self.start_when_ready(std::time::Duration::ZERO)
-    }
-
-    /// [`Self::start`] for robots whose first state may take a while (a ROS topic): activates,
-    /// then waits up to `timeout` for the first complete state. Not RT.
-    pub fn start_when_ready(&mut self, timeout: std::time::Duration) -> Result<(), HwError> {
+    /// Activates the robot, waits up to `timeout` for its first complete state and resets the
+    /// controllers on it. Not RT. On timeout: [`HwError::NoData`].
+    pub fn start(&mut self, timeout: std::time::Duration) -> Result<(), HwError> {
         self.robot.activate()?;
         let give_up = std::time::Instant::now() + timeout;
         loop {
@@ -99,7 +104,7 @@ impl<R: Robot> ControlLoop<R> {
                 Err(e) => return Err(e),
             }
         }
-        self.primary.reset(&self.state);
+        self.startup.reset(&self.state);
         self.fallback.reset(&self.state);
         Ok(())
     }
@@ -115,14 +120,9 @@ impl<R: Robot> ControlLoop<R> {
         self.wall_clock_origin = Some(None);
     }
 
-    /// The e-stop input: set it (from any thread) and the next cycle goes to SAFE_STOP.
-    pub fn estop_handle(&self) -> Arc<AtomicBool> {
-        self.estop.clone()
-    }
-
-    /// The reset input: set it (from any thread) to go back to POLICY once no fault is active.
-    pub fn reset_handle(&self) -> Arc<AtomicBool> {
-        self.reset.clone()
+    /// The operator inputs (e-stop, reset, drill): set them from any thread.
+    pub fn operator(&self) -> Arc<OperatorInputs> {
+        self.operator.clone()
     }
 
     /// One RT cycle. See the module docs for its guarantees.
@@ -150,11 +150,29 @@ impl<R: Robot> ControlLoop<R> {
         };
         let sup = &mut self.supervisor;
         // Explicit inputs first.
-        if self.estop.load(Ordering::Relaxed) {
+        if self.operator.estop.load(Ordering::Relaxed) {
             sup.switch(n, Mode::SafeStop, Cause::EStop);
-        } else if self.reset.swap(false, Ordering::Relaxed) && sup.mode() != Mode::Policy {
+        } else if self.operator.reset.swap(false, Ordering::Relaxed) && sup.mode() != Mode::Policy {
             sup.switch(n, Mode::Policy, Cause::Reset);
-            self.primary.reset(&self.state);
+            if sup.commander() == Commander::StartUp {
+                self.startup.reset(&self.state);
+            }
+        }
+        if self.operator.drill.swap(false, Ordering::Relaxed) && sup.mode() == Mode::Policy {
+            sup.switch(n, Mode::Fallback, Cause::Drill);
+        }
+        // The policy observes from the moment the start-up controller has the robot ready (its
+        // history and last action begin there, as a training episode does) in every mode, so
+        // that a reset finds it current; its lateness counts once it commands.
+        let mut late = 0;
+        if let Some(p) = self.policy.as_mut() {
+            let handed_over = sup.handover_cycle().is_some();
+            let observing = handed_over || self.startup.phase() == Phase::Holding;
+            let counting = sup.commander() == Commander::Policy;
+            if p.link.exchange(&tick, &self.state, observing, counting) {
+                p.tracker.retarget(n, &self.cmd.position_rad);
+            }
+            late = p.link.consecutive_late();
         }
         // Faults visible before any command is computed.
         let sensor = sup.check_sensors(fresh, &self.state, &self.spec, now_s);
@@ -168,38 +186,54 @@ impl<R: Robot> ControlLoop<R> {
                 sup.switch(n, Mode::Fallback, cause);
             } else if attitude == Some(false) {
                 sup.switch(n, Mode::Fallback, Cause::Attitude);
-            } else if sup.late(self.primary.consecutive_late()) {
+            } else if sup.commander() == Commander::Policy && sup.late(late) {
                 sup.switch(n, Mode::Fallback, Cause::PolicyLate);
             }
         }
         // The command, from whoever is in charge; a fault in it hands over in this same cycle.
+        if sup.commander() == Commander::StartUp {
+            let r = self.startup.update(&tick, &self.state, &mut self.cmd);
+            let ready = r.is_ok()
+                && self.startup.phase() == Phase::Holding
+                && self.policy.as_ref().is_some_and(|p| p.link.has_target());
+            if ready {
+                sup.hand_over(n);
+                if let Some(p) = self.policy.as_mut() {
+                    p.tracker.retarget(n, &self.cmd.position_rad);
+                }
+            } else if r.is_err() {
+                sup.switch(n, Mode::Fallback, Cause::NonFiniteAction);
+            }
+        }
+        if sup.commander() == Commander::Policy {
+            let r = match self.policy.as_mut() {
+                Some(p) => p
+                    .tracker
+                    .command(n, p.link.target(), &self.state, &mut self.cmd),
+                None => Ok(()),
+            };
+            if r.is_err() {
+                sup.switch(n, Mode::Fallback, Cause::NonFiniteAction);
+            }
+        }
         if sup.mode() == Mode::Policy {
-            self.primary.update(&tick, &self.state, &mut self.cmd);
-            // The policy side learns of a late result while updating: check it in this cycle.
-            let late = sup
-                .late(self.primary.consecutive_late())
-                .then_some(Cause::PolicyLate);
-            let fault = late
-                .or_else(|| sup.check_command(&self.cmd, &self.spec))
+            let fault = sup
+                .check_command(&self.cmd, &self.spec)
                 .or_else(|| sup.check_saturation(&self.cmd, &self.state, &self.spec, now_s));
             if let Some(cause) = fault {
                 sup.switch(n, Mode::Fallback, cause);
             }
         }
         if sup.mode() == Mode::Fallback {
-            self.fallback.update(&tick, &self.state, &mut self.cmd);
-            if sup.check_command(&self.cmd, &self.spec) == Some(Cause::NonFiniteAction) {
+            let r = self.fallback.update(&tick, &self.state, &mut self.cmd);
+            if r.is_err()
+                || sup.check_command(&self.cmd, &self.spec) == Some(Cause::NonFiniteAction)
+            {
                 sup.switch(n, Mode::SafeStop, Cause::FallbackFault);
             }
         }
         if sup.mode() == Mode::SafeStop {
             sup.safe_stop_command(&self.state, &mut self.cmd);
-        }
-        if let Some(stall) = self.stalls.get(self.next_stall) {
-            if stall.cycle == n {
-                spin_until_ns(t0 + stall.duration_ns);
-                self.next_stall += 1;
-            }
         }
         self.stats.limited_targets += sup.limit_target_steps(&mut self.cmd) as u64;
         self.stats.clamped_commands +=
@@ -224,6 +258,11 @@ impl<R: Robot> ControlLoop<R> {
         &mut self.robot
     }
 
+    /// The robot and the loop's measurements at once (for the scheduler's wait).
+    pub fn robot_and_stats(&mut self) -> (&mut R, &mut LoopStats) {
+        (&mut self.robot, &mut self.stats)
+    }
+
     /// The robot.
     pub fn robot(&self) -> &R {
         &self.robot
@@ -244,12 +283,18 @@ impl<R: Robot> ControlLoop<R> {
         &self.supervisor
     }
 
+    /// The policy's link, when the loop runs one.
+    pub fn policy_link(&self) -> Option<&PolicyLink> {
+        self.policy.as_ref().map(|p| &p.link)
+    }
+
     /// What the controller in charge is doing now.
-    pub fn phase(&self) -> &'static str {
-        match self.supervisor.mode() {
-            Mode::Policy => self.primary.phase(),
-            Mode::Fallback => self.fallback.phase(),
-            Mode::SafeStop => "safe_stop",
+    pub fn phase(&self) -> Phase {
+        match self.supervisor.commander() {
+            Commander::StartUp => self.startup.phase(),
+            Commander::Policy => Phase::Policy,
+            Commander::Fallback => Phase::Fallback,
+            Commander::SafeStop => Phase::SafeStop,
         }
     }
 }

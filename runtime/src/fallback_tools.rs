@@ -1,60 +1,28 @@
-//! Making certified fallbacks: record the expert, fit under a Lipschitz bound, evaluate closed
-//! loop under measurement noise, write ONNX + manifest (`reflex fallback fit`), and print a
-//! model's certificate (`reflex certify`).
+//! Making certified fallbacks: record the expert (the run driver with the config's faults,
+//! pushes included), fit under a Lipschitz bound, evaluate closed loop under measurement noise
+//! and disturbances, write ONNX + manifest (`reflex fallback-fit`).
 
 use std::path::Path;
 
-use reflex_hardware::{JointCommand, Robot, RobotSpec, RobotState};
+use reflex_hardware::RobotSpec;
 use reflex_policies::fallback::{CertifiedFallback, FallbackManifest};
 use reflex_policies::fit::{fit_lipschitz_mlp, FitOptions, FitReport};
 use reflex_policies::mlp::Mlp;
-use reflex_policies::{Controller, Tick};
+use reflex_validate::PerJoint;
 use serde::Serialize;
 
-use crate::config::{joint_map_values, LoadedConfig};
-use crate::record::{for_each_cycle, Demonstrations};
-use crate::run::{build_controller, build_sim, simple_loop, RunError};
+use crate::config::{LoadedConfig, SafetySection};
+use crate::driver::report::RunReport;
+use crate::driver::{self, CycleView, Observer, RunError, RunOptions};
+use crate::faults::Fault;
+use crate::supervisor::Mode;
 
 /// The expert's reference (standing) pose in hardware order.
 pub fn reference_pose(cfg: &LoadedConfig, spec: &RobotSpec) -> Vec<f64> {
-    joint_map_values(&cfg.config.controller.pose_rad, &spec.joint_names)
+    PerJoint::ByName(cfg.config.controller.pose_rad.clone()).resolve(&spec.joint_names)
 }
 
-/// Records (x = [q − q_ref, dq], u = the torque the expert's command produces) from `skip_s`
-/// on, over `episodes` seeds.
-pub fn record_torques(
-    cfg: &LoadedConfig,
-    duration_s: f64,
-    episodes: usize,
-    skip_s: f64,
-) -> Result<Demonstrations, RunError> {
-    let spec = crate::run::model_spec(cfg)?;
-    let reference = reference_pose(cfg, &spec);
-    let n = spec.num_joints();
-    let mut d = Demonstrations {
-        obs_dim: 2 * n,
-        act_dim: n,
-        ..Default::default()
-    };
-    let hz = cfg.config.rates.control_hz;
-    for_each_cycle(cfg, duration_s, episodes, |_, k, l| {
-        if (k as f64) / hz < skip_s {
-            return;
-        }
-        let (s, cmd) = (l.state(), l.command());
-        let (q, dq) = (&s.joints.position_rad, &s.joints.velocity_rad_s);
-        d.obs
-            .extend(q.iter().zip(&reference).map(|(q, r)| (q - r) as f32));
-        d.obs.extend(dq.iter().map(|v| *v as f32));
-        for i in 0..n {
-            d.act
-                .push(spec.limits[i].clamp_effort(cmd.torque_nm(i, q[i], dq[i])) as f32);
-        }
-    })?;
-    Ok(d)
-}
-
-/// Closed-loop behaviour of a fallback that takes over from the stand-up controller.
+/// Closed-loop behaviour of a fallback that takes over from the start-up controller.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClosedLoop {
     /// Joint position noise the sensors had (rad, std).
@@ -69,52 +37,27 @@ pub struct ClosedLoop {
     pub fell: bool,
 }
 
-struct Sequence {
-    first: Box<dyn Controller>,
-    second: CertifiedFallback,
-    switched: bool,
-}
-
-impl Controller for Sequence {
-    fn reset(&mut self, s: &RobotState) {
-        self.first.reset(s);
-    }
-    fn update(&mut self, t: &Tick, s: &RobotState, c: &mut JointCommand) {
-        if !self.switched && self.first.phase() == "holding" {
-            self.switched = true;
-        }
-        if self.switched {
-            self.second.update(t, s, c)
-        } else {
-            self.first.update(t, s, c)
-        }
-    }
-    fn phase(&self) -> &'static str {
-        if self.switched {
-            "fallback"
-        } else {
-            self.first.phase()
-        }
-    }
-}
-
-/// Runs the stand-up, hands over to `fallback` and measures it for `duration_s` with joint
-/// position noise `noise_rad` (velocity noise 10× that, per second).
-pub fn evaluate(
+/// The config a fallback is evaluated with: sensor noise `noise_rad` on joint positions (10×
+/// that per second on velocities), no initial jitter, a fallback drill as soon as the start-up
+/// controller is done, then `disturbances`; the supervisor only stops a robot that has fallen
+/// over, so the fallback alone is measured.
+pub fn evaluation_config(
     cfg: &LoadedConfig,
-    fallback: CertifiedFallback,
     noise_rad: f64,
-    duration_s: f64,
-) -> Result<ClosedLoop, RunError> {
+    disturbances: &[Fault],
+) -> LoadedConfig {
     let mut c = cfg.clone();
     if let Some(sim) = c.config.sim.as_mut() {
         sim.noise.joint_position_rad = noise_rad;
         sim.noise.joint_velocity_rad_s = noise_rad * 10.0;
         sim.initial_pose_jitter_rad = 0.0;
     }
-    c.config.faults.clear();
-    // The fallback alone is measured: the supervisor only stops a robot that has fallen over.
-    c.config.safety = crate::config::SafetySection {
+    let ready_s = c.config.controller.duration_s.unwrap_or(0.0);
+    c.config.faults = vec![Fault::FallbackDrill {
+        at_s: ready_s + 2.0 / c.config.rates.policy_hz,
+    }];
+    c.config.faults.extend_from_slice(disturbances);
+    c.config.safety = SafetySection {
         max_tilt_rad: 3.0,
         safe_stop_tilt_rad: 3.2,
         torque_saturation_ms: 1e4,
@@ -123,46 +66,83 @@ pub fn evaluate(
         joint_limit_margin_rad: 1.0,
         ..Default::default()
     };
-    let sim = build_sim(&c)?;
-    let first = build_controller(&c, &sim)?;
-    let seq = Sequence {
-        first,
-        second: fallback,
-        switched: false,
-    };
-    let mut l = simple_loop(&c, Some(Box::new(seq)))?;
-    l.start()?;
-    let hz = c.config.rates.control_hz;
-    let (mut sum, mut count, mut min_h, mut jitter2) = (0.0, 0usize, f64::INFINITY, 0.0);
-    let mut prev: Option<Vec<f64>> = None;
-    let total = ((duration_s + 2.0) * hz) as u64;
-    for _ in 0..total {
-        l.cycle();
-        l.robot_mut().step(c.physics_decimation());
-        if l.phase() == "fallback" {
-            let h = l.robot().ground_truth().base_position_m[2];
-            sum += h;
-            count += 1;
-            min_h = min_h.min(h);
-            let tau = &l.command().effort_ff_nm;
-            if let Some(p) = &prev {
-                jitter2 +=
-                    tau.iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / tau.len() as f64;
-            }
-            prev = Some(tau.clone());
+    c
+}
+
+/// Measures the robot while the fallback commands.
+#[derive(Default)]
+struct FallbackProbe {
+    sum_h: f64,
+    count: usize,
+    min_h: f64,
+    jitter2: f64,
+    prev: Vec<f64>,
+}
+
+impl Observer for FallbackProbe {
+    fn on_cycle(&mut self, v: &CycleView) {
+        if v.mode != Mode::Fallback {
+            return;
+        }
+        let Some(gt) = v.ground_truth else { return };
+        let h = gt.base_position_m[2];
+        self.sum_h += h;
+        self.count += 1;
+        self.min_h = self.min_h.min(h);
+        let tau = &v.command.effort_ff_nm;
+        if self.prev.len() == tau.len() {
+            self.jitter2 += tau
+                .iter()
+                .zip(&self.prev)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                / tau.len() as f64;
+            self.prev.copy_from_slice(tau);
+        } else {
+            self.prev = tau.clone();
         }
     }
-    Ok(ClosedLoop {
-        position_noise_rad: noise_rad,
-        mean_base_height_m: sum / count.max(1) as f64,
-        min_base_height_m: min_h,
-        torque_jitter_rms_nm: (jitter2 / count.max(1) as f64).sqrt(),
-        fell: min_h < 0.2,
-    })
+}
+
+/// Runs the stand-up, hands over to `fallback` in a drill and measures it for `duration_s` with
+/// joint position noise `noise_rad`, under `disturbances` (e.g. pushes).
+pub fn evaluate(
+    cfg: &LoadedConfig,
+    fallback: CertifiedFallback,
+    noise_rad: f64,
+    duration_s: f64,
+    disturbances: &[Fault],
+) -> Result<(ClosedLoop, RunReport), RunError> {
+    let c = evaluation_config(cfg, noise_rad, disturbances);
+    let mut probe = FallbackProbe {
+        min_h: f64::INFINITY,
+        ..Default::default()
+    };
+    let ready_s = c.config.controller.duration_s.unwrap_or(0.0);
+    let report = driver::run(
+        &c,
+        RunOptions {
+            duration_s: Some(ready_s + duration_s),
+            observers: vec![&mut probe],
+            fallback: Some(fallback),
+            ..Default::default()
+        },
+    )?;
+    let n = probe.count.max(1) as f64;
+    Ok((
+        ClosedLoop {
+            position_noise_rad: noise_rad,
+            mean_base_height_m: probe.sum_h / n,
+            min_base_height_m: probe.min_h,
+            torque_jitter_rms_nm: (probe.jitter2 / n).sqrt(),
+            fell: probe.min_h < 0.2,
+        },
+        report,
+    ))
 }
 
 /// Fits a fallback under `lipschitz` to recorded demonstrations.
-pub fn fit(demos: &Demonstrations, lipschitz: f64, seed: u64) -> (Mlp, FitReport) {
+pub fn fit(demos: &crate::record::Demonstrations, lipschitz: f64, seed: u64) -> (Mlp, FitReport) {
     let opts = FitOptions {
         lipschitz,
         seed,
@@ -174,7 +154,7 @@ pub fn fit(demos: &Demonstrations, lipschitz: f64, seed: u64) -> (Mlp, FitReport
 /// Writes `DIR/fallback.onnx` and `DIR/fallback.yaml` (declared bound = `lipschitz`).
 pub fn write(
     dir: &Path,
-    robot: &dyn Robot,
+    spec: &RobotSpec,
     reference: &[f64],
     mlp: &Mlp,
     lipschitz: f64,
@@ -183,7 +163,6 @@ pub fn write(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("fallback.onnx"), mlp.to_onnx(provenance))?;
-    let spec = robot.spec();
     let m = FallbackManifest {
         kind: "fallback".into(),
         robot: spec.model.clone(),
@@ -202,6 +181,6 @@ pub fn write(
     let yaml = serde_norway::to_string(&m).map_err(std::io::Error::other)?;
     std::fs::write(
         dir.join("fallback.yaml"),
-        format!("# Certified fallback written by `reflex fallback fit`.\n{yaml}"),
+        format!("# Certified fallback written by `reflex fallback-fit`.\n{yaml}"),
     )
 }

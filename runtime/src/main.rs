@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use reflex_runtime::config;
-use reflex_runtime::run::{self, Progress, RobotOutcome, RunReport};
+use reflex_runtime::driver::outcome::RobotOutcome;
+use reflex_runtime::driver::report::RunReport;
+use reflex_runtime::driver::{self, Progress, RunOptions};
+use reflex_runtime::{assemble, fallback_tools as ft, record};
 
 /// Counts allocations for `reflex bench` (one relaxed atomic add per allocation).
 #[global_allocator]
@@ -44,6 +47,9 @@ enum Command {
         /// '{kind: push, at_s: 3.0, duration_s: 0.2, force_n: [0, 60, 0]}'.
         #[arg(long)]
         fault: Vec<String>,
+        /// Measure the outcome from this long after the robot is ready (s).
+        #[arg(long, default_value_t = 0.5)]
+        settle: f64,
     },
     /// Run as a ROS 2 node (what `ros2 launch reflex a1.launch.py` starts): until SIGINT/SIGTERM.
     /// Accepts `--ros-args` (remaps, `-p`, `--params-file`); the parameter `config` names the
@@ -144,43 +150,15 @@ fn real_main() -> anyhow::Result<()> {
             duration,
             report,
             fault,
-        } => run_cmd(config, duration, report, &fault),
+            settle,
+        } => run_cmd(config, duration, report, &fault, settle),
         Command::Node {
             config,
             duration,
             report,
             ros_args,
         } => node_cmd(config, duration, report, ros_args),
-        Command::Check { config } => {
-            let cfg = config::load(&config)?;
-            let spec = run::model_spec(&cfg)?;
-            let sim = match cfg.config.robot.backend {
-                config::BackendKind::Sim => Some(run::build_sim(&cfg)?),
-                config::BackendKind::Ros2 => {
-                    run::bridge_config(&cfg, &[])?;
-                    None
-                }
-            };
-            let robot: &dyn reflex_hardware::Robot = match &sim {
-                Some(s) => s,
-                None => &SpecOnly(spec),
-            };
-            run::build_controller(&cfg, robot)?;
-            run::build_fallback(&cfg, robot)?;
-            if let Some(p) = run::build_policy(&cfg, robot)? {
-                for r in p.policy.providers() {
-                    println!(
-                        "policy model: providers requested {:?}, active {:?}",
-                        r.requested, r.active
-                    );
-                    for (ep, why) in &r.failed {
-                        println!("  {ep:?} unavailable: {why}");
-                    }
-                }
-            }
-            println!("{}: ok", config.display());
-            Ok(())
-        }
+        Command::Check { config } => check_cmd(&config),
         Command::Record {
             config,
             manifest,
@@ -190,7 +168,7 @@ fn real_main() -> anyhow::Result<()> {
             out,
         } => {
             let cfg = config::load(&config)?;
-            let demos = reflex_runtime::record::record(&cfg, &manifest, duration, episodes, skip)?;
+            let (demos, _) = record::record(&cfg, &manifest, duration, episodes, skip)?;
             demos
                 .save(&out)
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -222,56 +200,103 @@ fn real_main() -> anyhow::Result<()> {
             noise,
             driver_kd,
             out,
-        } => {
-            use reflex_runtime::fallback_tools as ft;
-            let cfg = config::load(&config)?;
-            let sim = run::build_sim(&cfg)?;
-            let reference = ft::reference_pose(&cfg, reflex_hardware::Robot::spec(&sim));
-            let demos = ft::record_torques(&cfg, duration, episodes, 2.0)?;
-            println!(
-                "recorded {} (state, expert torque) pairs from {}",
-                demos.rows(),
-                config.display()
-            );
-            println!("{:>8} {:>10} {:>10} {:>10} | closed loop: noise → mean / min height, torque jitter", "L", "certified", "train mse", "val mse");
-            for (k, &l) in lipschitz.iter().enumerate() {
-                let (mlp, rep) = ft::fit(&demos, l, 0);
-                let mut line = format!(
-                    "{:>8.1} {:>10.3} {:>10.4} {:>10.4} |",
-                    l, rep.certified_bound, rep.train_mse, rep.validation_mse
-                );
-                for &nz in &noise {
-                    let fb = reflex_policies::fallback::CertifiedFallback::from_mlp(
-                        mlp.clone(),
-                        reference.clone(),
-                        driver_kd,
-                        l,
-                    )?;
-                    let cl = ft::evaluate(&cfg, fb, nz, 6.0)?;
-                    line += &format!(
-                        " {nz:.3} rad → {:.3}/{:.3} m, {:.2} N·m{};",
-                        cl.mean_base_height_m,
-                        cl.min_base_height_m,
-                        cl.torque_jitter_rms_nm,
-                        if cl.fell { " FELL" } else { "" }
-                    );
-                }
-                println!("{line}");
-                if let (0, Some(dir)) = (k, &out) {
-                    let prov = format!(
-                        "reflex fallback fit --config {} --lipschitz {l}: 24-64-12 ReLU MLP imitating the expert's torques ({} pairs, val mse {:.4})",
-                        config.display(),
-                        demos.rows(),
-                        rep.validation_mse
-                    );
-                    ft::write(dir, &sim, &reference, &mlp, l, driver_kd, &prov)
-                        .with_context(|| format!("writing {}", dir.display()))?;
-                    println!("wrote {}/fallback.onnx and fallback.yaml", dir.display());
-                }
-            }
-            Ok(())
+        } => fallback_fit_cmd(
+            &config, &lipschitz, duration, episodes, &noise, driver_kd, out,
+        ),
+    }
+}
+
+fn check_cmd(path: &std::path::Path) -> anyhow::Result<()> {
+    let cfg = config::load(path)?;
+    let spec = assemble::robot_spec(&cfg)?;
+    match cfg.config.robot.backend {
+        config::BackendKind::Sim => {
+            assemble::build_sim(&cfg)?;
+        }
+        config::BackendKind::Ros2 => {
+            assemble::bridge_config(&cfg, &[])?;
         }
     }
+    assemble::build_startup(&cfg, &spec)?;
+    assemble::build_fallback(&cfg, &spec)?;
+    if let Some(p) = assemble::build_policy(&cfg, &spec)? {
+        for r in p.policy.providers() {
+            println!(
+                "policy model: providers requested {:?}, active {:?}",
+                r.requested, r.active
+            );
+            for (ep, why) in &r.failed {
+                println!("  {ep:?} unavailable: {why}");
+            }
+        }
+    }
+    for w in &cfg.warnings {
+        println!("warning: {}: {w}", path.display());
+    }
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fallback_fit_cmd(
+    config: &std::path::Path,
+    lipschitz: &[f64],
+    duration: f64,
+    episodes: usize,
+    noise: &[f64],
+    driver_kd: f64,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let cfg = config::load(config)?;
+    let spec = assemble::robot_spec(&cfg)?;
+    let reference = ft::reference_pose(&cfg, &spec);
+    let (demos, _) = record::record_torques(&cfg, &reference, duration, episodes, 2.0)?;
+    println!(
+        "recorded {} (state, expert torque) pairs from {} ({} faults applied per episode)",
+        demos.rows(),
+        config.display(),
+        cfg.config.faults.len()
+    );
+    println!(
+        "{:>8} {:>10} {:>10} {:>10} | closed loop: noise → mean / min height, torque jitter",
+        "L", "certified", "train mse", "val mse"
+    );
+    for (k, &l) in lipschitz.iter().enumerate() {
+        let (mlp, rep) = ft::fit(&demos, l, 0);
+        let mut line = format!(
+            "{:>8.1} {:>10.3} {:>10.4} {:>10.4} |",
+            l, rep.certified_bound, rep.train_mse, rep.validation_mse
+        );
+        for &nz in noise {
+            let fb = reflex_policies::fallback::CertifiedFallback::from_mlp(
+                mlp.clone(),
+                reference.clone(),
+                driver_kd,
+                l,
+            )?;
+            let (cl, _) = ft::evaluate(&cfg, fb, nz, 6.0, &[])?;
+            line += &format!(
+                " {nz:.3} rad → {:.3}/{:.3} m, {:.2} N·m{};",
+                cl.mean_base_height_m,
+                cl.min_base_height_m,
+                cl.torque_jitter_rms_nm,
+                if cl.fell { " FELL" } else { "" }
+            );
+        }
+        println!("{line}");
+        if let (0, Some(dir)) = (k, &out) {
+            let prov = format!(
+                "reflex fallback-fit --config {} --lipschitz {l}: 24-64-12 ReLU MLP imitating the expert's torques ({} pairs, val mse {:.4})",
+                config.display(),
+                demos.rows(),
+                rep.validation_mse
+            );
+            ft::write(dir, &spec, &reference, &mlp, l, driver_kd, &prov)
+                .with_context(|| format!("writing {}", dir.display()))?;
+            println!("wrote {}/fallback.onnx and fallback.yaml", dir.display());
+        }
+    }
+    Ok(())
 }
 
 fn run_cmd(
@@ -279,7 +304,12 @@ fn run_cmd(
     duration: f64,
     report: Option<PathBuf>,
     faults: &[String],
+    settle: f64,
 ) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        settle.is_finite() && settle >= 0.0,
+        "--settle: expected a time ≥ 0 s, found {settle}"
+    );
     anyhow::ensure!(
         duration.is_finite() && duration > 0.0,
         "--duration: expected a time > 0 s, found {duration}"
@@ -308,7 +338,15 @@ fn run_cmd(
             eprintln!();
         }
     });
-    let result = run::run(&cfg, duration, progress.clone());
+    let result = driver::run(
+        &cfg,
+        RunOptions {
+            duration_s: Some(duration),
+            progress: Some(&progress),
+            settle_s: Some(settle),
+            ..Default::default()
+        },
+    );
     progress.done.store(true, Ordering::Release);
     let _ = monitor.join();
     let rep = result?;
@@ -323,31 +361,6 @@ fn run_cmd(
         println!("report: {}", path.display());
     }
     Ok(())
-}
-
-/// A robot that only has a spec: what `check` validates a ROS 2 config against without
-/// starting the bridge.
-struct SpecOnly(reflex_hardware::RobotSpec);
-
-impl reflex_hardware::Robot for SpecOnly {
-    fn spec(&self) -> &reflex_hardware::RobotSpec {
-        &self.0
-    }
-    fn activate(&mut self) -> Result<(), reflex_hardware::HwError> {
-        Err(reflex_hardware::HwError::NotActive)
-    }
-    fn deactivate(&mut self) -> Result<(), reflex_hardware::HwError> {
-        Ok(())
-    }
-    fn read(
-        &mut self,
-        _: &mut reflex_hardware::RobotState,
-    ) -> Result<(), reflex_hardware::HwError> {
-        Err(reflex_hardware::HwError::NoData)
-    }
-    fn write(&mut self, _: &reflex_hardware::JointCommand) -> Result<(), reflex_hardware::HwError> {
-        Err(reflex_hardware::HwError::NotActive)
-    }
 }
 
 static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -392,13 +405,14 @@ fn node_cmd(
         config.display(),
         args.remaps.len()
     );
-    let rep = run::run_with_remaps(
+    let rep = driver::run(
         &cfg,
-        duration,
-        Arc::new(Progress::default()),
-        None,
-        Some(stop),
-        &args.remaps,
+        RunOptions {
+            duration_s: duration,
+            stop: Some(&stop),
+            remaps: &args.remaps,
+            ..Default::default()
+        },
     )?;
     print_summary(&rep);
     if let Some(path) = report {
@@ -426,7 +440,12 @@ fn print_summary(r: &RunReport) {
     );
     println!(
         "  overruns {}  missed deadlines {}  clamped commands {}  io errors {}  final mode {:?} ({})",
-        r.overruns, r.missed_deadlines, r.clamped_commands, r.io_errors, r.final_mode, r.final_phase
+        r.overruns,
+        r.missed_deadlines,
+        r.clamped_commands,
+        r.io_errors,
+        r.final_mode,
+        r.final_phase.name()
     );
     match &r.outcome {
         None => println!("  robot: no ground truth to judge by (real robot)"),
@@ -437,8 +456,11 @@ fn print_summary(r: &RunReport) {
             final_base_height_m,
             max_abs_roll_rad,
             max_abs_pitch_rad,
+            mean_forward_speed_m_s,
+            mean_lateral_speed_m_s,
+            mean_yaw_rate_rad_s,
         }) => println!(
-            "  robot (from {measured_from_s:.2} s): base height min {min_base_height_m:.3} m, max {max_base_height_m:.3} m, final {final_base_height_m:.3} m; max |roll| {max_abs_roll_rad:.3} rad, max |pitch| {max_abs_pitch_rad:.3} rad"
+            "  robot (from {measured_from_s:.2} s): base height min {min_base_height_m:.3} m, max {max_base_height_m:.3} m, final {final_base_height_m:.3} m; max |roll| {max_abs_roll_rad:.3} rad, max |pitch| {max_abs_pitch_rad:.3} rad; mean speed forward {mean_forward_speed_m_s:.3} m/s, lateral {mean_lateral_speed_m_s:.3} m/s, yaw rate {mean_yaw_rate_rad_s:.3} rad/s"
         ),
         Some(RobotOutcome::Arm {
             max_joint_tracking_error_rad,

@@ -1,6 +1,7 @@
 //! What the run driver needs from a backend beyond the [`Robot`] trait: how the world moves
-//! between cycles (simulated physics, or nothing for a real robot), ground truth where it exists,
-//! robot-triggered cycles, and a diagnostics sink.
+//! between cycles (simulated physics and its scheduled effects, or nothing for a real robot),
+//! ground truth where it exists, robot-triggered cycles, a diagnostics sink, and a description
+//! of what it waits for (for start-up errors).
 
 use reflex_hardware::ros::{LoopStatus, RosRobot};
 use reflex_hardware::{GroundTruth, HwError, JointCommand, Robot, RobotSpec, RobotState};
@@ -8,10 +9,28 @@ use reflex_sim::SimRobot;
 
 use crate::rt::now_ns;
 
+/// A change of the simulated world (fault injection, randomisation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WorldEffect {
+    /// Force on the base (N, world frame).
+    Push([f64; 3]),
+    /// Motors deliver this fraction of their torque.
+    MotorStrength(f64),
+}
+
 /// A backend as the run driver sees it.
 pub trait Plant: Robot + 'static {
-    /// After each cycle's write: the world's own time passes (simulated physics).
+    /// Before cycle `cycle`'s read.
+    fn begin_cycle(&mut self, _cycle: u64) {}
+
+    /// After cycle `cycle`'s write: the world's own time passes (simulated physics).
     fn advance(&mut self, _cycle: u64) {}
+
+    /// Turns a world effect on or off; false when the backend has no world to change (a real
+    /// robot: configs refuse such faults at load).
+    fn set_world_effect(&mut self, _effect: WorldEffect, _on: bool) -> bool {
+        false
+    }
 
     /// Simulator ground truth of the base, where one exists.
     fn ground_truth(&self) -> Option<GroundTruth> {
@@ -36,6 +55,11 @@ pub trait Plant: Robot + 'static {
     fn bridge_report(&self) -> Option<BridgeReport> {
         None
     }
+
+    /// What the backend waits for before the first state (topics, domain), for messages.
+    fn describe_inputs(&self) -> String {
+        String::new()
+    }
 }
 
 /// What a ROS 2 bridge saw during a run.
@@ -51,48 +75,17 @@ pub struct BridgeReport {
     pub inbound_latency_us: crate::stats::LatencySummaryUs,
 }
 
-/// A change of the simulated world over a window of control cycles (fault injection).
-#[derive(Debug, Clone, Copy)]
-pub enum WorldEffect {
-    /// Force on the base (N, world frame).
-    Push([f64; 3]),
-    /// Sensors deliver nothing.
-    SensorDropout,
-    /// Sensor noise multiplied.
-    NoiseScale(f64),
-    /// Motors deliver this fraction of their torque.
-    MotorStrength(f64),
-}
-
-/// An effect active from `from_cycle` (inclusive) to `to_cycle` (exclusive).
-#[derive(Debug, Clone, Copy)]
-pub struct Window {
-    /// First cycle.
-    pub from_cycle: u64,
-    /// First cycle after.
-    pub to_cycle: u64,
-    /// What happens.
-    pub effect: WorldEffect,
-}
-
-/// The simulator with its scheduled world effects: physics advances after every cycle.
+/// The simulator as a plant: physics advances after every cycle.
 pub struct SimPlant {
     /// The simulated robot.
     pub sim: SimRobot,
-    windows: Vec<Window>,
-    active: Vec<bool>,
     physics_steps: usize,
 }
 
 impl SimPlant {
-    /// `physics_steps` per control cycle, with `windows` of injected effects.
-    pub fn new(sim: SimRobot, windows: Vec<Window>, physics_steps: usize) -> Self {
-        Self {
-            active: vec![false; windows.len()],
-            sim,
-            windows,
-            physics_steps,
-        }
+    /// `physics_steps` per control cycle.
+    pub fn new(sim: SimRobot, physics_steps: usize) -> Self {
+        Self { sim, physics_steps }
     }
 }
 
@@ -115,23 +108,16 @@ impl Robot for SimPlant {
 }
 
 impl Plant for SimPlant {
-    fn advance(&mut self, n: u64) {
-        for (w, active) in self.windows.iter().zip(self.active.iter_mut()) {
-            let on = n >= w.from_cycle && n < w.to_cycle;
-            if on == *active {
-                continue;
-            }
-            *active = on;
-            match w.effect {
-                WorldEffect::Push(f) => self.sim.set_base_push(if on { f } else { [0.0; 3] }),
-                WorldEffect::SensorDropout => self.sim.set_sensor_dropout(on),
-                WorldEffect::NoiseScale(k) => self.sim.set_noise_scale(if on { k } else { 1.0 }),
-                WorldEffect::MotorStrength(k) => {
-                    self.sim.set_motor_strength(if on { k } else { 1.0 })
-                }
-            }
-        }
+    fn advance(&mut self, _cycle: u64) {
         self.sim.step(self.physics_steps);
+    }
+
+    fn set_world_effect(&mut self, effect: WorldEffect, on: bool) -> bool {
+        match effect {
+            WorldEffect::Push(f) => self.sim.set_base_push(if on { f } else { [0.0; 3] }),
+            WorldEffect::MotorStrength(k) => self.sim.set_motor_strength(if on { k } else { 1.0 }),
+        }
+        true
     }
 
     fn ground_truth(&self) -> Option<GroundTruth> {
@@ -140,6 +126,10 @@ impl Plant for SimPlant {
 
     fn physics_steps(&self) -> usize {
         self.physics_steps
+    }
+
+    fn describe_inputs(&self) -> String {
+        format!("the built-in simulator ({})", self.sim.spec().model)
     }
 }
 
@@ -164,5 +154,9 @@ impl Plant for RosRobot {
             rejections: self.rejections(),
             inbound_latency_us: h.summary_us(),
         })
+    }
+
+    fn describe_inputs(&self) -> String {
+        self.describe_inputs()
     }
 }

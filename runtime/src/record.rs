@@ -1,22 +1,24 @@
-//! Recording expert demonstrations in the simulator (`reflex record`).
+//! Recording expert demonstrations in the simulator (`reflex record`, `reflex fallback-fit`).
 //!
-//! The config's controller is the expert; the manifest says how a policy would see the robot
-//! (observation layout) and act (joint action: target = default + action × scale). Each policy
-//! tick yields one pair (observation, expert action in the policy's action space). Episodes
-//! differ by seed (initial-pose jitter, sensor noise); the config's pushes apply to each.
-//! Offline and in lockstep: this is a data tool, not the RT loop.
+//! The config's controller is the expert, driven by the one run driver with the config's fault
+//! schedule (pushes included); a recorder observes each cycle. For behaviour cloning the
+//! manifest says how a policy would see the robot (observation layout) and act (joint action:
+//! target = default + action × scale): one pair per policy tick. Episodes differ by seed
+//! (initial-pose jitter, sensor noise). Only cycles the expert commanded are kept.
 
 use std::io::Write;
 use std::path::Path;
 
+use reflex_hardware::RobotSpec;
 use reflex_policies::manifest::Manifest;
 use reflex_policies::observation::{JointActionMap, ObservationBuilder};
 use serde::Serialize;
 
+use crate::assemble;
 use crate::config::LoadedConfig;
-use crate::control_loop::ControlLoop;
-use crate::run::{simple_loop, RunError};
-use reflex_sim::SimRobot;
+use crate::driver::report::RunReport;
+use crate::driver::{self, CycleView, Observer, RunError, RunOptions};
+use crate::supervisor::Mode;
 
 /// Recorded pairs, row-major.
 #[derive(Debug, Clone, Default)]
@@ -63,68 +65,153 @@ impl Demonstrations {
     }
 }
 
-/// Runs the config's controller for `episodes` episodes of `duration_s` (seeds seed, seed+1, …)
-/// in lockstep, calling `on_cycle(episode, cycle, loop)` after every cycle's command (before its
-/// physics). The expert's side of every recording.
-pub fn for_each_cycle(
+/// The config with its seed advanced by `episode` (each episode a different draw).
+pub fn episode_config(cfg: &LoadedConfig, episode: usize) -> LoadedConfig {
+    let mut c = cfg.clone();
+    if let Some(sim) = c.config.sim.as_mut() {
+        sim.seed = sim.seed.wrapping_add(episode as u64);
+    }
+    c
+}
+
+/// Runs `episodes` episodes of `duration_s` of the config's loop, each observed by `observer`
+/// (told the episode first). Returns each episode's run report.
+pub fn episodes<O: Observer>(
     cfg: &LoadedConfig,
     duration_s: f64,
     episodes: usize,
-    mut on_cycle: impl FnMut(usize, u64, &ControlLoop<SimRobot>),
-) -> Result<(), RunError> {
+    observer: &mut O,
+    mut begin: impl FnMut(&mut O, usize),
+) -> Result<Vec<RunReport>, RunError> {
+    let mut reports = Vec::with_capacity(episodes);
     for e in 0..episodes {
-        let mut c = cfg.clone();
-        if let Some(sim) = c.config.sim.as_mut() {
-            sim.seed = sim.seed.wrapping_add(e as u64);
-        }
-        let mut l = simple_loop(&c, None)?;
-        l.start()?;
-        let cycles = (duration_s * c.config.rates.control_hz).round() as u64;
-        for n in 0..cycles {
-            l.cycle();
-            on_cycle(e, n, &l);
-            l.robot_mut().step(c.physics_decimation());
-        }
+        begin(observer, e);
+        let c = episode_config(cfg, e);
+        reports.push(driver::run(
+            &c,
+            RunOptions {
+                duration_s: Some(duration_s),
+                observers: vec![observer],
+                ..Default::default()
+            },
+        )?);
     }
-    Ok(())
+    Ok(reports)
 }
 
-/// Records `episodes` episodes of `duration_s` each, keeping the pairs from `skip_s` on (e.g. to
-/// leave out a stand-up whose targets depend on time, not on the state). One pair per policy
-/// tick: the observation in the manifest's layout and the expert's action in its action space.
+/// Behaviour-cloning pairs: the observation in the manifest's layout and the expert's action in
+/// its action space, once per policy tick from `skip_s` on.
+struct BcRecorder<'a> {
+    manifest: &'a Manifest,
+    obs: ObservationBuilder,
+    map: JointActionMap,
+    o: Vec<f32>,
+    a: Vec<f32>,
+    decimation: u64,
+    skip_s: f64,
+    demos: Demonstrations,
+}
+
+impl Observer for BcRecorder<'_> {
+    fn on_cycle(&mut self, v: &CycleView) {
+        if v.cycle == 0 {
+            self.obs.reset();
+            self.a.fill(0.0);
+        }
+        if !v.cycle.is_multiple_of(self.decimation) {
+            return;
+        }
+        // The observation carries the previous expert action as `last_action`.
+        self.obs
+            .build(v.state, &self.manifest.decl.command, &self.a, &mut self.o);
+        self.map
+            .action_from_targets(&v.command.position_rad, &mut self.a);
+        if v.time_s >= self.skip_s && v.mode == Mode::Policy {
+            self.demos.obs.extend_from_slice(&self.o);
+            self.demos.act.extend_from_slice(&self.a);
+        }
+    }
+}
+
+/// Records `episodes` episodes of `duration_s` each (seeds seed, seed+1, …), keeping the pairs
+/// from `skip_s` on (e.g. to leave out a stand-up whose targets depend on time, not on the
+/// state). Returns the pairs and each episode's report.
 pub fn record(
     cfg: &LoadedConfig,
     manifest: &Path,
     duration_s: f64,
     episodes: usize,
     skip_s: f64,
-) -> Result<Demonstrations, RunError> {
-    let spec = crate::run::model_spec(cfg)?;
-    let m = Manifest::load(manifest, &spec.model, &spec.joint_names)?;
-    let mut obs = ObservationBuilder::new(&m, &spec)?;
+) -> Result<(Demonstrations, Vec<RunReport>), RunError> {
+    let spec = assemble::robot_spec(cfg)?;
+    let m = Manifest::load(manifest, &spec)?;
+    let obs = ObservationBuilder::new(&m, &spec)?;
     let map = JointActionMap::new(&m, &spec)?;
-    let mut demos = Demonstrations {
-        obs_dim: obs.len(),
-        act_dim: m.action_len(),
-        ..Default::default()
+    let mut rec = BcRecorder {
+        o: vec![0.0; obs.len()],
+        a: vec![0.0; m.action_len()],
+        demos: Demonstrations {
+            obs_dim: obs.len(),
+            act_dim: m.action_len(),
+            ..Default::default()
+        },
+        manifest: &m,
+        obs,
+        map,
+        decimation: cfg.policy_decimation(),
+        skip_s,
     };
-    let mut o = vec![0.0f32; obs.len()];
-    let mut a = vec![0.0f32; m.action_len()];
-    let (dec, hz) = (cfg.policy_decimation(), cfg.config.rates.control_hz);
-    for_each_cycle(cfg, duration_s, episodes, |_, n, l| {
-        if n == 0 {
-            obs.reset();
-            a.fill(0.0);
+    let reports = self::episodes(cfg, duration_s, episodes, &mut rec, |_, _| {})?;
+    Ok((rec.demos, reports))
+}
+
+/// (x = [q − q_ref, dq], u = the torque the expert's command produces) every control cycle
+/// from `skip_s` on: what a certified fallback imitates.
+struct TorqueRecorder {
+    spec: RobotSpec,
+    reference: Vec<f64>,
+    skip_s: f64,
+    demos: Demonstrations,
+}
+
+impl Observer for TorqueRecorder {
+    fn on_cycle(&mut self, v: &CycleView) {
+        if v.time_s < self.skip_s || v.mode != Mode::Policy {
+            return;
         }
-        if n % dec == 0 {
-            // The observation carries the previous expert action as `last_action`.
-            obs.build(l.state(), &m.decl.command, &a, &mut o);
-            map.action_from_targets(&l.command().position_rad, &mut a);
-            if n as f64 / hz >= skip_s {
-                demos.obs.extend_from_slice(&o);
-                demos.act.extend_from_slice(&a);
-            }
+        let (q, dq) = (&v.state.joints.position_rad, &v.state.joints.velocity_rad_s);
+        let d = &mut self.demos;
+        d.obs
+            .extend(q.iter().zip(&self.reference).map(|(q, r)| (q - r) as f32));
+        d.obs.extend(dq.iter().map(|v| *v as f32));
+        for (i, lim) in self.spec.limits.iter().enumerate() {
+            d.act
+                .push(lim.clamp_effort(v.command.torque_nm(i, q[i], dq[i])) as f32);
         }
-    })?;
-    Ok(demos)
+    }
+}
+
+/// Records the expert's torques around `reference` (hardware order) from `skip_s` on, over
+/// `episodes` seeds. Returns the pairs and each episode's report.
+pub fn record_torques(
+    cfg: &LoadedConfig,
+    reference: &[f64],
+    duration_s: f64,
+    episodes: usize,
+    skip_s: f64,
+) -> Result<(Demonstrations, Vec<RunReport>), RunError> {
+    let spec = assemble::robot_spec(cfg)?;
+    let n = spec.num_joints();
+    let mut rec = TorqueRecorder {
+        spec,
+        reference: reference.to_vec(),
+        skip_s,
+        demos: Demonstrations {
+            obs_dim: 2 * n,
+            act_dim: n,
+            ..Default::default()
+        },
+    };
+    let reports = self::episodes(cfg, duration_s, episodes, &mut rec, |_, _| {})?;
+    Ok((rec.demos, reports))
 }

@@ -131,3 +131,15 @@ fn prefault_stack(kib: usize) {
     }
     touch(kib * 1024);
 }
+
+/// CPU time the calling thread has used (ns, CLOCK_THREAD_CPUTIME_ID). A syscall on most
+/// kernels: used only by the lockstep scheduler, never on the real-time clock.
+pub fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer; the thread CPU clock exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

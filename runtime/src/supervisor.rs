@@ -1,10 +1,11 @@
-//! The supervisor: decides on the RT thread, every cycle, who commands the robot.
+//! The supervisor: decides on the RT thread, every cycle, who commands the robot — it alone.
 //!
-//! Modes: `POLICY` (the primary controller or learned policy) → `FALLBACK` (the certified
-//! fallback) → `SAFE_STOP` (joint damping). A fault detected in a cycle switches the mode in that
-//! same cycle, before the command is written. Going back to `POLICY` takes an explicit reset
-//! (and no active fault). Every transition is logged with its cycle and cause in a fixed-size
-//! log: nothing here allocates after construction.
+//! Modes: `POLICY` (the start-up controller, then the learned policy once it has taken over) →
+//! `FALLBACK` (the certified fallback) → `SAFE_STOP` (joint damping). Within `POLICY` the
+//! supervisor also owns the hand-over from start-up to the policy ([`Commander`]). A fault
+//! detected in a cycle switches the mode in that same cycle, before the command is written.
+//! Going back to `POLICY` takes an explicit reset. Every transition is logged with its cycle and
+//! cause in a fixed-size log: nothing here allocates after construction.
 
 use reflex_hardware::{JointCommand, RobotKind, RobotSpec, RobotState};
 use serde::Serialize;
@@ -45,6 +46,21 @@ pub enum Cause {
     FallbackFault,
     /// Explicit reset back to the policy.
     Reset,
+    /// A fallback drill: the operator (or a scheduled fault) handed over on purpose.
+    Drill,
+}
+
+/// Who writes this cycle's command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commander {
+    /// The start-up controller (stand-up or hold), until the policy takes over.
+    StartUp,
+    /// The learned policy's targets.
+    Policy,
+    /// The certified fallback.
+    Fallback,
+    /// Safe stop (joint damping).
+    SafeStop,
 }
 
 impl Cause {
@@ -61,6 +77,7 @@ impl Cause {
             Cause::EStop => "e_stop",
             Cause::FallbackFault => "fallback_fault",
             Cause::Reset => "reset",
+            Cause::Drill => "drill",
         }
     }
 }
@@ -102,18 +119,9 @@ pub struct SupervisorConfig {
 }
 
 impl Default for SupervisorConfig {
+    /// The defaults of the config's `safety:` section (their one home).
     fn default() -> Self {
-        Self {
-            max_late_periods: 3,
-            sensor_timeout_s: 0.02,
-            sensor_lost_s: 0.2,
-            joint_limit_margin_rad: 0.1,
-            torque_saturation_s: 0.2,
-            max_tilt_rad: 0.6,
-            safe_stop_tilt_rad: 1.6,
-            max_target_step_rad: 0.05,
-            safe_stop_kd: 8.0,
-        }
+        crate::assemble::supervisor_config(&crate::config::SafetySection::default())
     }
 }
 
@@ -135,6 +143,8 @@ pub struct Supervisor {
     saturated_since_s: Option<f64>,
     prev_target: Vec<f64>,
     have_prev: bool,
+    /// Cycle in which the policy took over from the start-up controller.
+    handover_cycle: Option<u64>,
     /// Cycles spent in each mode (POLICY, FALLBACK, SAFE_STOP).
     pub cycles_in_mode: [u64; 3],
 }
@@ -155,6 +165,7 @@ impl Supervisor {
             saturated_since_s: None,
             prev_target: vec![0.0; spec.num_joints()],
             have_prev: false,
+            handover_cycle: None,
             cycles_in_mode: [0; 3],
         }
     }
@@ -162,6 +173,26 @@ impl Supervisor {
     /// The current mode.
     pub fn mode(&self) -> Mode {
         self.mode
+    }
+
+    /// Who commands in the current mode.
+    pub fn commander(&self) -> Commander {
+        match (self.mode, self.handover_cycle) {
+            (Mode::Policy, None) => Commander::StartUp,
+            (Mode::Policy, Some(_)) => Commander::Policy,
+            (Mode::Fallback, _) => Commander::Fallback,
+            (Mode::SafeStop, _) => Commander::SafeStop,
+        }
+    }
+
+    /// Hands over from the start-up controller to the policy in `cycle` (once).
+    pub fn hand_over(&mut self, cycle: u64) {
+        self.handover_cycle.get_or_insert(cycle);
+    }
+
+    /// The cycle in which the policy took over, if it has.
+    pub fn handover_cycle(&self) -> Option<u64> {
+        self.handover_cycle
     }
 
     /// The logged transitions, in order.

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! The Rapier simulator behind the Reflex robot interface.
 //!
 //! [`SimRobot`] implements [`reflex_hardware::Robot`] exactly like a hardware backend: `read`
@@ -15,8 +15,10 @@ mod merge;
 mod model;
 mod world;
 
-pub use model::{Model, ModelDescription, PANDA_HOME};
-pub use world::{robot_spec, SimRobot};
+pub use model::{SimModel, PANDA_HOME};
+pub use world::SimRobot;
+
+use reflex_hardware::catalogue::RobotModel;
 
 /// Gaussian measurement noise (standard deviations) added to what [`SimRobot`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -34,8 +36,8 @@ pub struct SensorNoise {
 /// How to build a simulated robot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
-    /// Which robot.
-    pub model: Model,
+    /// Which robot (from the catalogue).
+    pub model: &'static RobotModel,
     /// Physics step (s). 0.001–0.005 is typical.
     pub physics_dt_s: f64,
     /// Seed of every random draw (sensor noise, initial perturbation).
@@ -59,7 +61,7 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// Defaults for `model`: dt 0.002 s, seed 0, the model's initial pose, no noise.
-    pub fn new(model: Model) -> Self {
+    pub fn new(model: &'static RobotModel) -> Self {
         Self {
             model,
             physics_dt_s: 0.002,
@@ -78,6 +80,15 @@ impl SimConfig {
 /// Why a simulator could not be built. Raised at construction, never in the loop.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// The simulator has no physics for this catalogue robot.
+    #[error("the simulator has no physics (armature, initial pose) for robot `{model}`")]
+    NotSimulated {
+        /// Model name.
+        model: &'static str,
+    },
+    /// The catalogue entry is broken.
+    #[error(transparent)]
+    Catalogue(#[from] reflex_hardware::catalogue::CatalogueError),
     /// The URDF could not be parsed.
     #[error("URDF of model `{model}` could not be loaded: {reason}")]
     Urdf {

@@ -5,12 +5,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rapier3d::prelude::*;
 use rapier3d_urdf::{UrdfLoaderOptions, UrdfMultibodyOptions, UrdfRobot};
-use reflex_hardware::{
-    GroundTruth, HwError, JointCommand, JointLimits, Robot, RobotSpec, RobotState,
-};
+use reflex_hardware::catalogue::RobotModel;
+use reflex_hardware::{GroundTruth, HwError, JointCommand, Robot, RobotSpec, RobotState};
 
 use crate::merge::merge_fixed_links;
-use crate::{ModelDescription, SensorNoise, SimConfig, SimError};
+use crate::{SensorNoise, SimConfig, SimError, SimModel};
 
 const GRAVITY_M_S2: f64 = 9.81;
 
@@ -32,7 +31,7 @@ struct ActuatedJoint {
 /// A simulated robot implementing [`Robot`]. See the crate docs for the actuator model.
 pub struct SimRobot {
     spec: RobotSpec,
-    desc: ModelDescription,
+    robot: &'static RobotModel,
     world: PhysicsWorld,
     multibody: MultibodyIndex,
     joints: Vec<ActuatedJoint>,
@@ -59,78 +58,35 @@ pub struct SimRobot {
     imu_accel_world: [f64; 3],
     noise: SensorNoise,
     rng: ChaCha8Rng,
-    /// Fault injection: sensor noise multiplier (1 = the configured noise).
-    noise_scale: f64,
-    /// Fault injection: while true, `read` leaves the caller's state untouched (a dropout).
-    sensors_dropped: bool,
-    /// Fault injection: fraction of the commanded torque the motors deliver (1 = healthy).
+    /// A world effect: fraction of the commanded torque the motors deliver (1 = healthy).
     motor_strength: f64,
 }
 
-fn urdf_error(desc: &ModelDescription, e: impl std::fmt::Display) -> SimError {
+fn urdf_error(robot: &RobotModel, e: impl std::fmt::Display) -> SimError {
     SimError::Urdf {
-        model: desc.name,
+        model: robot.name,
         reason: e.to_string(),
     }
 }
 
-fn check_len(desc: &ModelDescription, field: &'static str, v: &[f64]) -> Result<(), SimError> {
-    if v.len() != desc.joints.len() {
+fn check_len(robot: &RobotModel, field: &'static str, v: &[f64]) -> Result<(), SimError> {
+    if v.len() != robot.joints.len() {
         return Err(SimError::WrongLength {
-            model: desc.name,
+            model: robot.name,
             field,
-            expected: desc.joints.len(),
+            expected: robot.joints.len(),
             got: v.len(),
         });
     }
     Ok(())
 }
 
-/// The robot's joints in hardware order with the limits its URDF declares.
-fn spec_from_urdf(
-    desc: &ModelDescription,
-    urdf: &rapier3d_urdf::urdf_rs::Robot,
-) -> Result<RobotSpec, SimError> {
-    let mut limits = Vec::with_capacity(desc.joints.len());
-    for name in desc.joints {
-        let j = urdf
-            .joints
-            .iter()
-            .find(|j| j.name == *name)
-            .ok_or_else(|| SimError::MissingElement {
-                model: desc.name,
-                what: "joint",
-                name: name.to_string(),
-            })?;
-        limits.push(JointLimits {
-            lower_rad: j.limit.lower,
-            upper_rad: j.limit.upper,
-            velocity_rad_s: j.limit.velocity,
-            effort_nm: j.limit.effort,
-        });
-    }
-    Ok(RobotSpec {
-        model: desc.name.to_string(),
-        kind: desc.kind,
-        joint_names: desc.joints.iter().map(|s| s.to_string()).collect(),
-        limits,
-    })
-}
-
-/// The spec (joint order, URDF limits) of a shipped model, without building a simulator:
-/// what a real-robot backend of that model uses.
-pub fn robot_spec(model: crate::Model) -> Result<RobotSpec, SimError> {
-    let desc = model.description();
-    let urdf =
-        rapier3d_urdf::urdf_rs::read_from_string(desc.urdf).map_err(|e| urdf_error(&desc, e))?;
-    spec_from_urdf(&desc, &urdf)
-}
-
 impl SimRobot {
     /// Builds the world: parses the model's URDF, inserts it as a multibody, sets the initial
     /// pose, armature and damping. All allocation of the simulator happens here.
     pub fn new(cfg: &SimConfig) -> Result<Self, SimError> {
-        let desc = cfg.model.description();
+        let robot = cfg.model;
+        let physics = SimModel::of(robot)?;
         if !(cfg.physics_dt_s > 0.0 && cfg.physics_dt_s <= 0.01) {
             return Err(SimError::OutOfRange {
                 field: "physics_dt_s",
@@ -141,20 +97,20 @@ impl SimRobot {
         let initial = cfg
             .initial_pose_rad
             .clone()
-            .unwrap_or_else(|| desc.initial_pose_rad.to_vec());
-        check_len(&desc, "initial_pose_rad", &initial)?;
+            .unwrap_or_else(|| physics.initial_pose_rad.to_vec());
+        check_len(robot, "initial_pose_rad", &initial)?;
         let armature = cfg
             .armature_kg_m2
             .clone()
-            .unwrap_or_else(|| desc.armature_kg_m2.to_vec());
-        check_len(&desc, "armature_kg_m2", &armature)?;
+            .unwrap_or_else(|| physics.armature_kg_m2.to_vec());
+        check_len(robot, "armature_kg_m2", &armature)?;
 
         let options = UrdfLoaderOptions {
-            make_roots_fixed: desc.fixed_base,
+            make_roots_fixed: robot.fixed_base,
             shift: Pose::from_translation(Vector::new(
                 0.0,
                 0.0,
-                desc.initial_base_height_m as Real,
+                physics.initial_base_height_m as Real,
             )),
             rigid_body_blueprint: RigidBodyBuilder::dynamic().can_sleep(false),
             collider_blueprint: ColliderBuilder::default()
@@ -163,8 +119,8 @@ impl SimRobot {
             ..UrdfLoaderOptions::default()
         };
         let (mut urdf_robot, urdf) =
-            UrdfRobot::from_str(desc.urdf, options, std::path::Path::new("."))
-                .map_err(|e| urdf_error(&desc, e))?;
+            UrdfRobot::from_str(robot.urdf, options, std::path::Path::new("."))
+                .map_err(|e| urdf_error(robot, e))?;
 
         // Map URDF names to what the loader built (it may squeeze empty links away), then weld
         // fixed links into their parents (see `merge`).
@@ -179,13 +135,13 @@ impl SimRobot {
             .iter()
             .map(|j| urdf.joints[j.urdf_joint_index].name.clone())
             .collect();
-        let spec = spec_from_urdf(&desc, &urdf)?;
+        let spec = robot.spec()?;
 
         let mut world = PhysicsWorld::new();
         world.gravity = Vector::new(0.0, 0.0, -GRAVITY_M_S2 as Real);
         world.integration_parameters.dt = cfg.physics_dt_s as Real;
         world.integration_parameters.num_solver_iterations = cfg.solver_iterations.max(1);
-        if !desc.fixed_base {
+        if !robot.fixed_base {
             let ground = ColliderBuilder::cuboid(50.0, 50.0, 0.5)
                 .translation(Vector::new(0.0, 0.0, -0.5))
                 .friction(cfg.ground_friction as Real)
@@ -205,16 +161,17 @@ impl SimRobot {
                 .position(|n| n == name)
                 .map(|i| (handles.links[aliases[i].link].body, aliases[i].offset))
                 .ok_or_else(|| SimError::MissingElement {
-                    model: desc.name,
+                    model: robot.name,
                     what: "link",
                     name: name.to_string(),
                 })
         };
-        let (imu_body, imu_offset) = body_of_link(desc.imu_link)?;
-        let (base_body, _) = body_of_link(desc.base_link)?;
-        let ee = match desc.end_effector {
-            Some((link, tcp)) => {
-                let (body, offset) = body_of_link(link)?;
+        let (imu_body, imu_offset) = body_of_link(robot.imu_link)?;
+        let (base_body, _) = body_of_link(robot.base_link)?;
+        let ee = match robot.end_effector {
+            Some(e) => {
+                let (body, offset) = body_of_link(e.link)?;
+                let tcp = e.tcp_m;
                 let tcp = Vector::new(tcp[0] as Real, tcp[1] as Real, tcp[2] as Real);
                 Some((body, offset * Pose::from_translation(tcp)))
             }
@@ -224,22 +181,22 @@ impl SimRobot {
             .multibody_joints
             .rigid_body_link(base_body)
             .map(|l| l.multibody)
-            .ok_or_else(|| urdf_error(&desc, "base link is not part of a multibody"))?;
+            .ok_or_else(|| urdf_error(robot, "base link is not part of a multibody"))?;
 
         // Settle the root joint type (free or fixed) first: it renumbers the dofs.
         if let Some(mb) = world.multibody_joints.get_multibody_mut(multibody) {
             mb.forward_kinematics(&world.bodies, true);
         }
-        let mut joints = Vec::with_capacity(desc.joints.len());
+        let mut joints = Vec::with_capacity(robot.joints.len());
         {
             let mb = world
                 .multibody_joints
                 .get_multibody(multibody)
-                .ok_or_else(|| urdf_error(&desc, "multibody missing after insertion"))?;
-            for name in desc.joints {
+                .ok_or_else(|| urdf_error(robot, "multibody missing after insertion"))?;
+            for name in robot.joints {
                 let k = joint_names.iter().position(|n| n == name).ok_or_else(|| {
                     SimError::MissingElement {
-                        model: desc.name,
+                        model: robot.name,
                         what: "joint",
                         name: name.to_string(),
                     }
@@ -249,10 +206,10 @@ impl SimRobot {
                     .multibody_joints
                     .rigid_body_link(jh.link2)
                     .map(|l| l.id)
-                    .ok_or_else(|| urdf_error(&desc, format!("joint {name} not in multibody")))?;
+                    .ok_or_else(|| urdf_error(robot, format!("joint {name} not in multibody")))?;
                 let link = mb
                     .link(link_id)
-                    .ok_or_else(|| urdf_error(&desc, format!("link of {name} missing")))?;
+                    .ok_or_else(|| urdf_error(robot, format!("link of {name} missing")))?;
                 let frame2 = link.joint().data.local_frame2;
                 joints.push(ActuatedJoint {
                     link_id,
@@ -280,7 +237,7 @@ impl SimRobot {
             let mb = world
                 .multibody_joints
                 .get_multibody_mut(multibody)
-                .ok_or_else(|| urdf_error(&desc, "multibody missing after insertion"))?;
+                .ok_or_else(|| urdf_error(robot, "multibody missing after insertion"))?;
             let mut disp: Vec<Real> = vec![0.0; mb.ndofs()];
             for (i, j) in joints.iter().enumerate() {
                 let jitter = if cfg.initial_pose_jitter_rad > 0.0 {
@@ -301,7 +258,7 @@ impl SimRobot {
         let command = JointCommand::new(&spec);
         let mut sim = SimRobot {
             spec,
-            desc,
+            robot,
             world,
             multibody,
             joints,
@@ -322,8 +279,6 @@ impl SimRobot {
             imu_accel_world: [0.0; 3],
             noise: cfg.noise,
             rng,
-            noise_scale: 1.0,
-            sensors_dropped: false,
             motor_strength: 1.0,
         };
         sim.imu_prev_linvel = sim.world.bodies[sim.imu_body].linvel();
@@ -392,7 +347,7 @@ impl SimRobot {
     }
 
     fn step_once(&mut self) {
-        if self.desc.driver_gravity_compensation && self.active {
+        if self.robot.driver_gravity_compensation && self.active {
             self.update_gravity_compensation();
         }
         for i in 0..self.joints.len() {
@@ -461,25 +416,12 @@ impl SimRobot {
         self.base_push = Vector::new(force_n[0] as Real, force_n[1] as Real, force_n[2] as Real);
     }
 
-    /// Fault injection: multiplies every sensor noise standard deviation by `scale`
-    /// (a noise burst while > 1; back to normal at 1).
-    pub fn set_noise_scale(&mut self, scale: f64) {
-        self.noise_scale = scale;
-    }
-
-    /// Fault injection: while `dropped`, `read` delivers no new sample (it returns
-    /// [`HwError::NoData`] and leaves the caller's state as it was, stamp included).
-    pub fn set_sensor_dropout(&mut self, dropped: bool) {
-        self.sensors_dropped = dropped;
-    }
-
-    /// Fault injection: the motors deliver `strength` (0–1) of the torque the driver computes.
+    /// A world effect: the motors deliver `strength` (0–1) of the torque the driver computes.
     pub fn set_motor_strength(&mut self, strength: f64) {
         self.motor_strength = strength;
     }
 
     fn gauss(&mut self, std: f64) -> f64 {
-        let std = std * self.noise_scale;
         if std > 0.0 {
             let z: f64 = self.rng.sample(StandardNormal);
             z * std
@@ -512,9 +454,6 @@ impl Robot for SimRobot {
                 expected: n,
                 got: out.num_joints(),
             });
-        }
-        if self.sensors_dropped {
-            return Err(HwError::NoData);
         }
         out.stamp_s = self.time_s;
         for i in 0..n {

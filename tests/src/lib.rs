@@ -75,3 +75,37 @@ pub fn venv_python(args: &[&str]) -> std::process::Output {
     );
     out
 }
+
+/// Runs `cfg` for `duration_s` of robot time through the driver.
+pub fn run_for(cfg: &LoadedConfig, duration_s: f64) -> reflex_runtime::driver::report::RunReport {
+    run_observed(
+        cfg,
+        duration_s,
+        &mut |_: &reflex_runtime::driver::CycleView| {},
+    )
+}
+
+/// Runs `cfg` for `duration_s` with `observer` watching every cycle.
+pub fn run_observed(
+    cfg: &LoadedConfig,
+    duration_s: f64,
+    observer: &mut dyn reflex_runtime::driver::Observer,
+) -> reflex_runtime::driver::report::RunReport {
+    reflex_runtime::driver::run(
+        cfg,
+        reflex_runtime::driver::RunOptions {
+            duration_s: Some(duration_s),
+            observers: vec![observer],
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("run of {} failed: {e}", cfg.file.display()))
+}
+
+/// The robot spec of a catalogue model.
+pub fn spec_of(model: &str) -> reflex_hardware::RobotSpec {
+    reflex_hardware::catalogue::model(model)
+        .expect("model in the catalogue")
+        .spec()
+        .expect("catalogue spec")
+}

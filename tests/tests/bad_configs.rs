@@ -1,7 +1,7 @@
 //! Every bad config is refused before anything moves, with a message that names the file,
 //! the field and what was expected. Each case must produce its own message.
 
-use reflex_runtime::{config, run};
+use reflex_runtime::{assemble, config};
 use reflex_tests::{edit, shipped_text, write_temp};
 
 /// Loads and builds (robot + controller) like `reflex check`; returns the error text.
@@ -10,8 +10,9 @@ fn refusal(tag: &str, text: &str) -> String {
     let result = config::load(&path)
         .map_err(|e| e.to_string())
         .and_then(|cfg| {
-            let sim = run::build_sim(&cfg).map_err(|e| e.to_string())?;
-            run::build_controller(&cfg, &sim).map_err(|e| e.to_string())?;
+            let sim = assemble::build_sim(&cfg).map_err(|e| e.to_string())?;
+            assemble::build_startup(&cfg, reflex_hardware::Robot::spec(&sim))
+                .map_err(|e| e.to_string())?;
             Ok(())
         });
     match result {
@@ -30,8 +31,8 @@ fn refusal(tag: &str, text: &str) -> String {
 fn shipped_configs_are_accepted() {
     for name in ["a1_stand.yaml", "panda_hold.yaml"] {
         let cfg = config::load(&reflex_tests::shipped_config(name)).expect(name);
-        let sim = run::build_sim(&cfg).expect(name);
-        run::build_controller(&cfg, &sim).expect(name);
+        let sim = assemble::build_sim(&cfg).expect(name);
+        assemble::build_startup(&cfg, reflex_hardware::Robot::spec(&sim)).expect(name);
     }
 }
 

@@ -2,21 +2,18 @@
 
 use std::path::{Path, PathBuf};
 
-use reflex_hardware::Robot;
 use reflex_policies::fallback::CertifiedFallback;
 use reflex_policies::fit::empirical_lipschitz;
 use reflex_policies::mlp::{random_relu_mlp, Activation, ElementOp, Layer, Mlp, MlpError};
 use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
-use reflex_runtime::run;
-use reflex_tests::{load_text, repo_root, shipped_text_abs, write_temp};
+use reflex_tests::{repo_root, write_temp};
 
 fn models() -> PathBuf {
     repo_root().join("policies/models")
 }
 
 fn a1_spec() -> reflex_hardware::RobotSpec {
-    let cfg = load_text("cert_a1", &shipped_text_abs("a1_stand.yaml"));
-    run::build_sim(&cfg).unwrap().spec().clone()
+    reflex_tests::spec_of("a1")
 }
 
 #[test]

@@ -2,15 +2,14 @@
 //! not fall, the fallback commands in the very cycle a fault is detected, and every command
 //! written on every cycle is inside the robot's limits and continuous.
 
-use std::sync::{Arc, Mutex};
-
 use reflex_hardware::{roll_pitch_rad, RobotSpec};
-use reflex_runtime::run::{self, CycleView, Progress, RunReport};
+use reflex_runtime::driver::report::RunReport;
+use reflex_runtime::driver::{CycleView, Observer};
 use reflex_runtime::supervisor::{Cause, Mode};
-use reflex_tests::{edit, load_text, shipped_text_abs};
+use reflex_tests::{edit, load_text, run_observed, shipped_text_abs, spec_of};
 
-#[derive(Default)]
 struct Watch {
+    spec: RobotSpec,
     cycles: u64,
     min_height_m: f64,
     max_tilt_rad: f64,
@@ -18,6 +17,33 @@ struct Watch {
     modes: Vec<Mode>,
     max_step_rad: f64,
     prev_q: Option<Vec<f64>>,
+}
+
+impl Observer for Watch {
+    fn on_cycle(&mut self, v: &CycleView) {
+        self.cycles += 1;
+        self.modes.push(v.mode);
+        let gt = v.ground_truth.expect("simulator ground truth");
+        if v.cycle >= 1000 {
+            // After the stand-up (2 s at 500 Hz): the robot must stay up.
+            self.min_height_m = self.min_height_m.min(gt.base_position_m[2]);
+            let (r, p) = roll_pitch_rad(gt.base_orientation_xyzw);
+            self.max_tilt_rad = self.max_tilt_rad.max(r.abs()).max(p.abs());
+        }
+        if !v.command.is_within(&self.spec) && self.bad_commands.len() < 5 {
+            self.bad_commands
+                .push(format!("cycle {}: {:?}", v.cycle, v.command));
+        }
+        if let Some(prev) = &self.prev_q {
+            let step = prev
+                .iter()
+                .zip(&v.command.position_rad)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            self.max_step_rad = self.max_step_rad.max(step);
+        }
+        self.prev_q = Some(v.command.position_rad.clone());
+    }
 }
 
 /// Runs a1_policy.yaml with `fault`; `safety` lines are added to its `safety:` section.
@@ -29,49 +55,18 @@ fn run_with_fault(tag: &str, fault: &str, duration_s: f64, safety: &str) -> (Run
     );
     let text = format!("{text}faults:\n  - {fault}\n");
     let cfg = load_text(tag, &text);
-    let spec: RobotSpec = {
-        use reflex_hardware::Robot;
-        run::build_sim(&cfg).unwrap().spec().clone()
-    };
-    let watch = Arc::new(Mutex::new(Watch {
+    let mut watch = Watch {
+        spec: spec_of("a1"),
+        cycles: 0,
         min_height_m: f64::INFINITY,
-        ..Default::default()
-    }));
-    let w = watch.clone();
-    let observer = Box::new(move |v: &CycleView| {
-        let mut w = w.lock().unwrap();
-        w.cycles += 1;
-        w.modes.push(v.mode);
-        let gt = v.ground_truth.expect("simulator ground truth");
-        if v.cycle >= 1000 {
-            // After the stand-up (2 s at 500 Hz): the robot must stay up.
-            w.min_height_m = w.min_height_m.min(gt.base_position_m[2]);
-            let (r, p) = roll_pitch_rad(gt.base_orientation_xyzw);
-            w.max_tilt_rad = w.max_tilt_rad.max(r.abs()).max(p.abs());
-        }
-        if !v.command.is_within(&spec) && w.bad_commands.len() < 5 {
-            w.bad_commands
-                .push(format!("cycle {}: {:?}", v.cycle, v.command));
-        }
-        if let Some(prev) = &w.prev_q {
-            let step = prev
-                .iter()
-                .zip(&v.command.position_rad)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            w.max_step_rad = w.max_step_rad.max(step);
-        }
-        w.prev_q = Some(v.command.position_rad.clone());
-    });
-    let rep = run::run_observed(
-        &cfg,
-        duration_s,
-        Arc::new(Progress::default()),
-        Some(observer),
-    )
-    .expect("run");
-    let w = Arc::try_unwrap(watch).ok().unwrap().into_inner().unwrap();
-    (rep, w)
+        max_tilt_rad: 0.0,
+        bad_commands: Vec::new(),
+        modes: Vec::new(),
+        max_step_rad: 0.0,
+        prev_q: None,
+    };
+    let rep = run_observed(&cfg, duration_s, &mut watch);
+    (rep, watch)
 }
 
 /// The checks every fault test makes.
@@ -159,15 +154,16 @@ fn sensor_dropout_hands_over_when_samples_are_stale() {
     assert_safe("sensor dropout", &rep, &w);
     let (cycle, cause) = fallback_transition(&rep);
     assert_eq!(cause, Cause::SensorStale);
-    // Last sample at cycle 1500; 20 ms timeout at 500 Hz = 10 cycles.
-    assert_eq!(cycle, 1510);
+    // The sample of t = 3.0 s (cycle 1500) is the first one missing, so the last arrived at
+    // cycle 1499; 20 ms timeout at 500 Hz = 10 cycles.
+    assert_eq!(cycle, 1509);
 }
 
 #[test]
 fn sensor_noise_burst_is_ridden_out() {
     let (rep, w) = run_with_fault(
         "noise",
-        "{kind: sensor_noise_burst, at_s: 3.0, duration_s: 1.0, scale: 20.0}",
+        "{kind: sensor_noise_burst, at_s: 3.0, duration_s: 1.0, joint_position_rad: 0.01, joint_velocity_rad_s: 0.5, gyro_rad_s: 0.1}",
         6.0,
         "",
     );

@@ -1,21 +1,18 @@
-//! The RT cycle body allocates nothing: a counting global allocator watches every cycle.
+//! The RT path allocates nothing: a counting global allocator watches the RT thread through
+//! whole runs of the run driver — scheduler, fault schedule, operator inputs, policy hand-off,
+//! supervisor, certified fallback, target tracking, diagnostics status, outcome tracking —
+//! through every supervisor mode, on the lockstep and the real-time clock.
 //!
-//! Only allocations made on the test's own thread while the counter is armed are counted, so
-//! the harness's threads cannot disturb the figure. Physics stepping (the robot's stand-in) is
-//! outside the window; everything `ControlLoop::cycle` does (robot read, controller, limit
-//! clamp, robot write, histogram records, an injected stall, the supervisor and the certified
-//! fallback through every mode) is inside.
+//! Only allocations made on the RT thread while the counter is armed are counted: an observer
+//! arms it before the first cycle and disarms it around each world step (the simulator's
+//! physics stands in for the robot and is not part of the RT path) and after the last cycle.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use std::sync::atomic::Ordering as AtomicOrdering;
-
-use reflex_hardware::{JointCommand, RobotState};
-use reflex_policies::{Controller, Tick};
-use reflex_runtime::run;
-use reflex_tests::{load_text, repo_root, shipped_text};
+use reflex_runtime::driver::{CycleView, Observer};
+use reflex_tests::{edit, load_text, run_observed, shipped_text_abs};
 
 struct Counting;
 
@@ -48,83 +45,99 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn counted<T>(f: impl FnOnce() -> T) -> (T, u64) {
+/// Arms the counter on the RT thread for everything but the world steps.
+struct Probe {
+    last_cycle: u64,
+    cycles: u64,
+}
+
+impl Observer for Probe {
+    fn started(&mut self) {
+        ARMED.with(|a| a.set(true));
+    }
+    fn world_step(&mut self, starting: bool) {
+        ARMED.with(|a| a.set(!starting));
+    }
+    fn on_cycle(&mut self, v: &CycleView) {
+        self.cycles += 1;
+        if v.cycle == self.last_cycle {
+            ARMED.with(|a| a.set(false));
+        }
+    }
+}
+
+/// Runs `text` for `duration_s` and returns (RT-path allocations, transitions).
+fn rt_allocations(tag: &str, text: &str, duration_s: f64) -> (u64, usize) {
+    let cfg = load_text(tag, text);
+    let cycles = (duration_s * cfg.config.rates.control_hz).round() as u64;
+    let mut probe = Probe {
+        last_cycle: cycles - 1,
+        cycles: 0,
+    };
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    ARMED.with(|a| a.set(true));
-    let out = f();
-    ARMED.with(|a| a.set(false));
-    (out, ALLOCATIONS.load(Ordering::Relaxed) - before)
-}
-
-/// The stand-up controller, with NaN commands injected on chosen cycles (a misbehaving policy).
-struct NanOnCycles {
-    inner: Box<dyn Controller>,
-    cycles: [u64; 2],
-}
-
-impl Controller for NanOnCycles {
-    fn reset(&mut self, s: &RobotState) {
-        self.inner.reset(s)
-    }
-    fn update(&mut self, t: &Tick, s: &RobotState, c: &mut JointCommand) {
-        self.inner.update(t, s, c);
-        if self.cycles.contains(&t.cycle) {
-            c.position_rad[3] = f64::NAN;
-        }
-    }
-    fn phase(&self) -> &'static str {
-        self.inner.phase()
-    }
-}
-
-fn cycles_allocate(config: &str, cycles: u64, certified_fallback: bool) -> (u64, usize) {
-    let mut text = shipped_text(config);
-    if certified_fallback {
-        let fb = repo_root().join("policies/models/a1_fallback/fallback.yaml");
-        text = format!("{text}\nsafety:\n  fallback: {}\n", fb.display());
-    }
-    let cfg = load_text(config, &text);
-    let sim = run::build_sim(&cfg).expect("sim");
-    let primary = Box::new(NanOnCycles {
-        inner: run::build_controller(&cfg, &sim).expect("controller"),
-        cycles: [1000, 2600],
-    });
-    let mut l = run::simple_loop(&cfg, Some(primary)).expect("loop");
-    let (estop, reset) = (l.estop_handle(), l.reset_handle());
-    l.start().expect("start");
-    let mut total = 0;
-    for n in 0..cycles {
-        // Faults and operator inputs between cycles (outside the counted window).
-        match n {
-            1200 | 2000 | 2500 | 3000 => reset.store(true, AtomicOrdering::Relaxed),
-            1500 => l.robot_mut().set_sensor_dropout(true),
-            1600 => l.robot_mut().set_sensor_dropout(false),
-            1800 => estop.store(true, AtomicOrdering::Relaxed),
-            1900 => estop.store(false, AtomicOrdering::Relaxed),
-            _ => {}
-        }
-        let ((), n) = counted(|| l.cycle());
-        total += n;
-        l.robot_mut().step(cfg.physics_decimation());
-    }
-    assert_eq!(l.stats.cycles, cycles);
-    (total, l.supervisor().transitions().count())
+    let rep = run_observed(&cfg, duration_s, &mut probe);
+    let n = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(probe.cycles, cycles);
+    assert_eq!(rep.cycles, cycles);
+    (n, rep.supervisor.transitions.len())
 }
 
 #[test]
-fn rt_cycle_body_allocates_nothing() {
-    // The counter works: an allocation inside the window is seen.
-    let (_v, n) = counted(|| std::hint::black_box(vec![1u8; 16]));
-    assert!(n >= 1, "counting allocator saw no allocation");
+fn the_rt_path_allocates_nothing_in_any_mode() {
+    // The counter works: an allocation on an armed thread is seen.
+    ARMED.with(|a| a.set(true));
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    std::hint::black_box(vec![1u8; 16]);
+    ARMED.with(|a| a.set(false));
+    assert!(
+        ALLOCATIONS.load(Ordering::Relaxed) > before,
+        "counting allocator saw no allocation"
+    );
 
-    // A1 stand-up, then NaN command → FALLBACK (certified MLP), reset, sensor dropout → FALLBACK,
-    // e-stop → SAFE_STOP, reset, NaN again: every mode and transition, with an injected stall.
-    let (allocs, transitions) = cycles_allocate("a1_stand.yaml", 3200, true);
-    assert_eq!(allocs, 0, "A1 cycle allocated");
-    // →F (NaN), →P (reset), →F (stale), →S (e-stop), →P (reset), →F (NaN), →P (reset).
-    assert_eq!(transitions, 7, "the faults did not all fire");
-    let (allocs, _) = cycles_allocate("a1_stand.yaml", 1200, false);
-    assert_eq!(allocs, 0, "A1 cycle with the built-in fallback allocated");
-    let (allocs, _) = cycles_allocate("panda_hold.yaml", 1200, false);
-    assert_eq!(allocs, 0, "Panda cycle allocated");
+    // A1 under its ONNX policy with the certified fallback: non-finite action → FALLBACK, reset,
+    // sensor dropout → FALLBACK, reset, e-stop → SAFE_STOP, reset, policy freeze → FALLBACK,
+    // reset, drill → FALLBACK, reset; with a stall, a push, a noise burst and weak motors.
+    let faults = "faults:
+  - {kind: non_finite_action, at_s: 2.5}
+  - {kind: reset, at_s: 2.8}
+  - {kind: sensor_dropout, at_s: 3.0, duration_s: 0.05}
+  - {kind: reset, at_s: 3.3}
+  - {kind: estop, at_s: 3.5}
+  - {kind: reset, at_s: 3.8}
+  - {kind: policy_freeze, at_s: 4.0, duration_s: 0.3}
+  - {kind: reset, at_s: 4.6}
+  - {kind: fallback_drill, at_s: 4.9}
+  - {kind: reset, at_s: 5.2}
+  - {kind: latency_spike, at_s: 5.4, duration_ms: 3}
+  - {kind: push, at_s: 5.5, duration_s: 0.1, force_n: [20, 0, 0]}
+  - {kind: sensor_noise_burst, at_s: 5.7, duration_s: 0.1, joint_position_rad: 0.01}
+  - {kind: motor_weakness, at_s: 5.9, duration_s: 0.1, strength: 0.8}
+";
+    let a1_policy = format!("{}{faults}", shipped_text_abs("a1_policy.yaml"));
+    let (allocs, transitions) = rt_allocations("no_alloc_a1_policy", &a1_policy, 6.2);
+    assert_eq!(
+        allocs, 0,
+        "A1 RT path allocated (lockstep, policy, certified fallback)"
+    );
+    assert_eq!(transitions, 10, "the faults did not all fire");
+
+    // The built-in fallback (joint PD hold) on the A1 without a policy, e-stop and reset.
+    let stand = format!(
+        "{}\nfaults:\n  - {{kind: sensor_dropout, at_s: 2.0, duration_s: 0.05}}\n  - {{kind: estop, at_s: 2.2}}\n  - {{kind: reset, at_s: 2.4}}\n",
+        shipped_text_abs("a1_stand.yaml")
+    );
+    let (allocs, transitions) = rt_allocations("no_alloc_a1_stand", &stand, 2.6);
+    assert_eq!(allocs, 0, "A1 RT path with the built-in fallback allocated");
+    assert_eq!(transitions, 3);
+
+    // The Panda under its manipulation policy (Cartesian impedance), then on the real-time clock.
+    let (allocs, _) = rt_allocations("no_alloc_panda", &shipped_text_abs("panda_reach.yaml"), 1.5);
+    assert_eq!(allocs, 0, "Panda RT path (impedance) allocated");
+    let realtime = edit(
+        &shipped_text_abs("panda_hold.yaml"),
+        "clock: lockstep",
+        "clock: realtime",
+    );
+    let (allocs, _) = rt_allocations("no_alloc_panda_rt", &realtime, 0.5);
+    assert_eq!(allocs, 0, "Panda RT path on the real-time clock allocated");
 }

@@ -1,13 +1,14 @@
 //! Learned policies through the real ONNX Runtime library, closed loop in the simulator.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use reflex_hardware::{Robot, RobotState};
 use reflex_policies::manifest::Manifest;
 use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
 use reflex_policies::policy::OnnxPolicy;
-use reflex_runtime::run::{self, Progress, RobotOutcome};
+use reflex_policies::Phase;
+use reflex_runtime::assemble;
+use reflex_runtime::driver::outcome::RobotOutcome;
 use reflex_tests::{edit, load_text, repo_root, shipped_text_abs, venv_python, write_temp};
 
 fn models() -> PathBuf {
@@ -21,8 +22,8 @@ fn init_ort() {
 #[test]
 fn a1_stands_ten_seconds_under_the_onnx_policy() {
     let cfg = load_text("a1_policy", &shipped_text_abs("a1_policy.yaml"));
-    let rep = run::run(&cfg, 12.0, Arc::new(Progress::default())).expect("run");
-    assert_eq!(rep.final_phase, "policy");
+    let rep = reflex_tests::run_for(&cfg, 12.0);
+    assert_eq!(rep.final_phase, Phase::Policy);
     assert_eq!(rep.supervisor.cycles_in_fallback, 0);
     let p = rep.policy.as_ref().expect("policy report");
     let handover = p.handover_s.expect("the policy took over");
@@ -58,7 +59,7 @@ fn a1_stands_ten_seconds_under_the_onnx_policy() {
 #[test]
 fn panda_end_effector_reaches_the_policy_target() {
     let cfg = load_text("panda_reach", &shipped_text_abs("panda_reach.yaml"));
-    let rep = run::run(&cfg, 5.0, Arc::new(Progress::default())).expect("run");
+    let rep = reflex_tests::run_for(&cfg, 5.0);
     let RobotOutcome::Arm {
         final_ee_position_m: p,
         ..
@@ -100,7 +101,7 @@ fn workspace_box_clips_the_end_effector_target() {
         manifest.to_str().unwrap(),
     );
     let cfg = load_text("panda_boxed", &text);
-    let rep = run::run(&cfg, 5.0, Arc::new(Progress::default())).expect("run");
+    let rep = reflex_tests::run_for(&cfg, 5.0);
     let RobotOutcome::Arm {
         final_ee_position_m: p,
         ..
@@ -122,9 +123,9 @@ fn workspace_box_clips_the_end_effector_target() {
 fn a1_policy(manifest: &str) -> (OnnxPolicy, reflex_sim::SimRobot) {
     init_ort();
     let cfg = load_text("a1_for_policy", &shipped_text_abs("a1_stand.yaml"));
-    let sim = run::build_sim(&cfg).unwrap();
+    let sim = assemble::build_sim(&cfg).unwrap();
     let spec = sim.spec().clone();
-    let m = Manifest::load(&models().join(manifest), "a1", &spec.joint_names).unwrap();
+    let m = Manifest::load(&models().join(manifest), &spec).unwrap();
     (
         OnnxPolicy::load(m, &spec, &SessionOptions::default()).unwrap(),
         sim,
@@ -182,9 +183,9 @@ fn residual_is_scaled_and_added_to_the_base() {
     std::fs::write(dir.join("residual.onnx"), m.encode_to_vec()).unwrap();
     init_ort();
     let cfg = load_text("a1_for_residual", &shipped_text_abs("a1_stand.yaml"));
-    let mut sim = run::build_sim(&cfg).unwrap();
+    let mut sim = assemble::build_sim(&cfg).unwrap();
     let spec = sim.spec().clone();
-    let manifest = Manifest::load(&dir.join("policy.yaml"), "a1", &spec.joint_names).unwrap();
+    let manifest = Manifest::load(&dir.join("policy.yaml"), &spec).unwrap();
     let mut policy = OnnxPolicy::load(manifest, &spec, &SessionOptions::default()).unwrap();
     let mut state = RobotState::new(&spec);
     sim.read(&mut state).unwrap();
@@ -225,7 +226,7 @@ fn stalled_policy_is_counted_late_while_the_rt_loop_keeps_its_rate() {
     );
     let text = format!("{text}faults:\n  - {{kind: policy_freeze, at_s: 2.5, duration_s: 0.5}}\n");
     let cfg = load_text("stall_rt", &text);
-    let rep = run::run(&cfg, 3.5, Arc::new(Progress::default())).expect("run");
+    let rep = reflex_tests::run_for(&cfg, 3.5);
     let p = rep.policy.as_ref().unwrap();
     // Late results are counted until the supervisor gives up on the policy (> 3 periods late).
     assert!(p.late_results >= 4, "late results {}", p.late_results);
@@ -257,33 +258,17 @@ fn stalled_policy_is_counted_late_while_the_rt_loop_keeps_its_rate() {
 #[test]
 fn outputs_equal_python_onnxruntime_within_1e_5() {
     init_ort();
-    let robot_joints: Vec<String> = reflex_sim::Model::A1
-        .description()
-        .joints
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let panda_joints: Vec<String> = reflex_sim::Model::Panda
-        .description()
-        .joints
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let cases: [(&str, &str, &[String]); 4] = [
-        ("a1_stand_bc/policy.yaml", "model", &robot_joints),
-        ("panda_reach/policy.yaml", "model", &panda_joints),
-        ("a1_residual/policy.yaml", "base", &robot_joints),
-        ("a1_residual/policy.yaml", "residual", &robot_joints),
+    let (a1, panda) = (reflex_tests::spec_of("a1"), reflex_tests::spec_of("panda"));
+    let cases: [(&str, &str, &reflex_hardware::RobotSpec); 4] = [
+        ("a1_stand_bc/policy.yaml", "model", &a1),
+        ("panda_reach/policy.yaml", "model", &panda),
+        ("a1_residual/policy.yaml", "base", &a1),
+        ("a1_residual/policy.yaml", "residual", &a1),
     ];
     let dir = std::env::temp_dir().join(format!("reflex-ortref-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    for (manifest, which, joints) in cases {
-        let robot = if manifest.starts_with("panda") {
-            "panda"
-        } else {
-            "a1"
-        };
-        let m = Manifest::load(&models().join(manifest), robot, joints).unwrap();
+    for (manifest, which, spec) in cases {
+        let m = Manifest::load(&models().join(manifest), spec).unwrap();
         let decl = match which {
             "model" => m.decl.model.clone().unwrap(),
             "base" => m.decl.residual.clone().unwrap().base,
@@ -336,8 +321,6 @@ fn outputs_equal_python_onnxruntime_within_1e_5() {
 /// Loads a manifest's policy the way a run does; returns the error text.
 fn refusal(manifest: &Path, robot: &str) -> String {
     init_ort();
-    let model = reflex_sim::Model::from_name(robot).unwrap().description();
-    let joints: Vec<String> = model.joints.iter().map(|s| s.to_string()).collect();
     let cfg = load_text(
         &format!("{robot}_refusal"),
         &shipped_text_abs(if robot == "a1" {
@@ -346,8 +329,8 @@ fn refusal(manifest: &Path, robot: &str) -> String {
             "panda_hold.yaml"
         }),
     );
-    let sim = run::build_sim(&cfg).unwrap();
-    match Manifest::load(manifest, robot, &joints) {
+    let sim = assemble::build_sim(&cfg).unwrap();
+    match Manifest::load(manifest, sim.spec()) {
         Err(e) => e.to_string(),
         Ok(m) => match OnnxPolicy::load(m, sim.spec(), &SessionOptions::default()) {
             Err(e) => e.to_string(),
@@ -522,8 +505,10 @@ fn velocity_command_from_the_run_config_reaches_the_observation() {
         "  command: [0.5, -0.2, 0.3]\n  manifest: ",
     );
     let cfg = load_text("a1_command", &text);
-    let mut sim = run::build_sim(&cfg).unwrap();
-    let mut lp = run::build_policy(&cfg, &sim).unwrap().expect("policy");
+    let mut sim = assemble::build_sim(&cfg).unwrap();
+    let mut lp = assemble::build_policy(&cfg, &sim.spec().clone())
+        .unwrap()
+        .expect("policy");
     let mut state = RobotState::new(sim.spec());
     sim.read(&mut state).unwrap();
     let mut t = lp.policy.new_target(12);

@@ -1,17 +1,18 @@
 //! The whole runtime against the simulator: what a user cares about.
 
-use std::sync::Arc;
-
 use reflex_hardware::Robot;
-use reflex_runtime::run::{self, Progress, RobotOutcome};
-use reflex_tests::{edit, load_text, shipped_text};
+use reflex_policies::Phase;
+use reflex_runtime::assemble;
+use reflex_runtime::driver::outcome::RobotOutcome;
+use reflex_runtime::driver::CycleView;
+use reflex_tests::{edit, load_text, run_for, run_observed, shipped_text};
 
 #[test]
 fn a1_stands_up_and_stays_up_for_ten_seconds() {
     let cfg = load_text("a1_stand", &shipped_text("a1_stand.yaml"));
     // Stand-up takes 1.5 s (+0.5 s settle): 12 s of robot time leaves 10 s standing.
-    let report = run::run(&cfg, 12.0, Arc::new(Progress::default())).expect("run");
-    assert_eq!(report.final_phase, "holding");
+    let report = run_for(&cfg, 12.0);
+    assert_eq!(report.final_phase, Phase::Holding);
     let RobotOutcome::Legged {
         measured_from_s,
         min_base_height_m,
@@ -46,7 +47,7 @@ fn a1_lying_without_stand_up_stays_down() {
     // against a simulator that would report a standing height whatever the controller does.
     let text = edit(&shipped_text("a1_stand.yaml"), "kp: 60.0", "kp: 0.0");
     let cfg = load_text("a1_limp", &text);
-    let report = run::run(&cfg, 3.0, Arc::new(Progress::default())).expect("run");
+    let report = run_for(&cfg, 3.0);
     let RobotOutcome::Legged {
         max_base_height_m, ..
     } = report.outcome.expect("simulator runs judge the outcome")
@@ -62,7 +63,7 @@ fn a1_lying_without_stand_up_stays_down() {
 #[test]
 fn panda_holds_its_home_pose() {
     let cfg = load_text("panda_hold", &shipped_text("panda_hold.yaml"));
-    let report = run::run(&cfg, 5.0, Arc::new(Progress::default())).expect("run");
+    let report = run_for(&cfg, 5.0);
     let RobotOutcome::Arm {
         max_joint_tracking_error_rad,
         ..
@@ -80,7 +81,7 @@ fn panda_holds_its_home_pose() {
 fn panda_end_effector_is_at_the_ready_pose_tool_point() {
     // Franka's documented O_T_EE translation in the "ready" pose is (0.307, 0, 0.487) m.
     let cfg = load_text("panda_ee", &shipped_text("panda_hold.yaml"));
-    let mut sim = run::build_sim(&cfg).expect("sim");
+    let mut sim = assemble::build_sim(&cfg).expect("sim");
     let mut state = reflex_hardware::RobotState::new(sim.spec());
     sim.read(&mut state).expect("read");
     let ee = state.end_effector.expect("arm has an end effector");
@@ -97,21 +98,23 @@ fn panda_end_effector_is_at_the_ready_pose_tool_point() {
 /// Runs `cycles` control cycles and returns every joint position and base pose, bit for bit.
 fn trajectory(tag: &str, text: &str, cycles: usize) -> Vec<u64> {
     let cfg = load_text(tag, text);
-    let mut l = run::simple_loop(&cfg, None).expect("loop");
-    l.start().expect("start");
     let mut out = Vec::new();
-    for _ in 0..cycles {
-        l.cycle();
-        l.robot_mut().step(cfg.physics_decimation());
-        out.extend(l.state().joints.position_rad.iter().map(|q| q.to_bits()));
-        let gt = l.robot().ground_truth();
+    let mut record = |v: &CycleView| {
+        out.extend(v.state.joints.position_rad.iter().map(|q| q.to_bits()));
+        let gt = v.ground_truth.expect("simulator");
         out.extend(
             gt.base_position_m
                 .iter()
                 .chain(&gt.base_orientation_xyzw)
                 .map(|v| v.to_bits()),
         );
-    }
+    };
+    let rep = run_observed(
+        &cfg,
+        cycles as f64 / cfg.config.rates.control_hz,
+        &mut record,
+    );
+    assert_eq!(rep.cycles, cycles as u64);
     out
 }
 
@@ -141,7 +144,7 @@ fn injected_slow_cycle_is_counted_as_an_overrun_on_the_realtime_clock() {
     let text =
         format!("{text}\nfaults:\n  - {{kind: latency_spike, at_s: 0.2, duration_ms: 10}}\n");
     let cfg = load_text("overrun_rt", &text);
-    let report = run::run(&cfg, 0.5, Arc::new(Progress::default())).expect("run");
+    let report = run_for(&cfg, 0.5);
     assert!(report.overruns >= 1, "no overrun counted: {report:?}");
     // A 10 ms stall at 500 Hz (2 ms period) skips at least 4 deadlines.
     assert!(
@@ -166,7 +169,7 @@ fn injected_slow_cycle_is_counted_as_an_overrun_in_lockstep() {
         shipped_text("a1_stand.yaml")
     );
     let cfg = load_text("overrun_ls", &text);
-    let report = run::run(&cfg, 0.3, Arc::new(Progress::default())).expect("run");
+    let report = run_for(&cfg, 0.3);
     assert!(report.overruns >= 1, "no overrun counted");
     assert!(report.wakeup_latency_us.is_none());
 }

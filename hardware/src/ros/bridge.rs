@@ -188,6 +188,8 @@ pub struct RosRobot {
     /// Inbound latency per consumed sample (ns): system time at `read` minus the message stamp.
     /// Preallocated; stops recording when full.
     inbound_latency_ns: Vec<i64>,
+    /// What the bridge waits for, in words (topics, types, domain).
+    inputs: String,
 }
 
 impl RosRobot {
@@ -222,8 +224,27 @@ impl RosRobot {
             node: cfg.node_name.clone(),
             shared: shared.clone(),
         };
+        let mut inputs = format!(
+            "sensor_msgs/JointState on {}",
+            cfg.resolve(&cfg.joint_states_topic)
+        );
+        if let Some(t) = &cfg.imu_topic {
+            inputs += &format!(" and sensor_msgs/Imu on {}", cfg.resolve(t));
+        }
+        inputs += &format!(
+            " (DDS domain {}{}), naming every joint of `{}`: {}",
+            cfg.domain_id,
+            if cfg.only_loopback {
+                ", loopback only"
+            } else {
+                ""
+            },
+            spec.model,
+            spec.joint_names.join(", ")
+        );
         let handle = spawn(cfg.clone(), io)?;
         Ok(RosRobot {
+            inputs,
             last_q: vec![0.0; n],
             last_dq: vec![0.0; n],
             spec,
@@ -283,6 +304,11 @@ impl RosRobot {
     /// the RT thread's `read`.
     pub fn inbound_latencies_ns(&self) -> &[i64] {
         &self.inbound_latency_ns
+    }
+
+    /// What the bridge waits for before its first complete state, in words.
+    pub fn describe_inputs(&self) -> String {
+        self.inputs.clone()
     }
 
     /// Stops the I/O thread and returns its result.

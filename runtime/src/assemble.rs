@@ -1,0 +1,343 @@
+//! Everything a run needs, built from a checked config: the backend (simulator or ROS 2
+//! bridge), the start-up controller, the fallback, the policy, and the runtime's own types for
+//! each config section. The one place config sections turn into runtime types; nothing here
+//! runs on the RT thread.
+
+use reflex_hardware::catalogue::RobotModel;
+use reflex_hardware::ros::{BridgeConfig, RosRobot, StampPolicy};
+use reflex_hardware::RobotSpec;
+use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
+use reflex_policies::fallback::CertifiedFallback;
+use reflex_policies::manifest::{Manifest, PolicyKind};
+use reflex_policies::onnx::{self, SessionOptions};
+use reflex_policies::policy::OnnxPolicy;
+use reflex_policies::{Controller, JointPdHold, PdGains, StandUp};
+use reflex_sim::{SensorNoise, SimConfig, SimRobot};
+use reflex_validate::FileError;
+
+use crate::config::{ControllerKind, LoadedConfig, RosTransportKind, SafetySection, TriggerKind};
+use crate::driver::report::FallbackInfo;
+use crate::driver::RunError;
+use crate::supervisor::SupervisorConfig;
+
+/// The supervisor thresholds of a `safety:` section.
+pub fn supervisor_config(s: &SafetySection) -> SupervisorConfig {
+    SupervisorConfig {
+        max_late_periods: s.max_late_periods,
+        sensor_timeout_s: s.sensor_timeout_ms / 1e3,
+        sensor_lost_s: s.sensor_lost_ms / 1e3,
+        joint_limit_margin_rad: s.joint_limit_margin_rad,
+        torque_saturation_s: s.torque_saturation_ms / 1e3,
+        max_tilt_rad: s.max_tilt_rad,
+        safe_stop_tilt_rad: s.safe_stop_tilt_rad,
+        max_target_step_rad: s.max_target_step_rad,
+        safe_stop_kd: s.safe_stop_kd,
+    }
+}
+
+/// The simulator settings of a config's `sim:` section.
+pub fn sim_config(cfg: &LoadedConfig) -> Result<SimConfig, RunError> {
+    let sim = cfg
+        .config
+        .sim
+        .as_ref()
+        .ok_or_else(|| cfg.invalid("sim", "a `sim:` section", "nothing"))?;
+    let mut sc = SimConfig::new(cfg.robot());
+    sc.physics_dt_s = sim.physics_dt_s;
+    sc.seed = sim.seed;
+    sc.initial_pose_jitter_rad = sim.initial_pose_jitter_rad;
+    sc.joint_damping_nm_s_rad = sim.joint_damping_nm_s_rad;
+    sc.ground_friction = sim.ground_friction;
+    sc.solver_iterations = sim.solver_iterations;
+    sc.noise = SensorNoise {
+        joint_position_rad: sim.noise.joint_position_rad,
+        joint_velocity_rad_s: sim.noise.joint_velocity_rad_s,
+        gyro_rad_s: sim.noise.gyro_rad_s,
+        accelerometer_m_s2: sim.noise.accelerometer_m_s2,
+    };
+    Ok(sc)
+}
+
+/// Builds the simulator the config describes. Not RT.
+pub fn build_sim(cfg: &LoadedConfig) -> Result<SimRobot, RunError> {
+    SimRobot::new(&sim_config(cfg)?).map_err(|e| RunError::Sim {
+        file: cfg.file.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// The robot's spec from the catalogue (joint order, URDF limits), without a simulator.
+pub fn robot_spec(cfg: &LoadedConfig) -> Result<RobotSpec, RunError> {
+    cfg.robot().spec().map_err(|e| RunError::Sim {
+        file: cfg.file.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn gains(cfg: &LoadedConfig, spec: &RobotSpec) -> PdGains {
+    let c = &cfg.config.controller;
+    PdGains {
+        kp: c.kp.resolve(&spec.joint_names),
+        kd: c.kd.resolve(&spec.joint_names),
+    }
+}
+
+fn controller_error(cfg: &LoadedConfig, e: reflex_policies::ControllerError) -> FileError {
+    cfg.invalid("controller", "valid controller parameters", e.to_string())
+}
+
+/// The configured start-up controller for `spec` (pose, limits and gains checked at load).
+pub fn build_startup(
+    cfg: &LoadedConfig,
+    spec: &RobotSpec,
+) -> Result<Box<dyn Controller>, FileError> {
+    let c = &cfg.config.controller;
+    let pose = reflex_validate::PerJoint::ByName(c.pose_rad.clone()).resolve(&spec.joint_names);
+    let g = gains(cfg, spec);
+    Ok(match c.kind {
+        ControllerKind::StandUp => Box::new(
+            StandUp::new(pose, g, c.duration_s.unwrap_or(0.0))
+                .map_err(|e| controller_error(cfg, e))?,
+        ),
+        ControllerKind::JointPdHold => {
+            Box::new(JointPdHold::new(pose, g).map_err(|e| controller_error(cfg, e))?)
+        }
+    })
+}
+
+/// The fallback: the certified MLP the config names (refused at load if its bound exceeds the
+/// declared one), else a joint PD hold of the controller's pose.
+pub fn build_fallback(
+    cfg: &LoadedConfig,
+    spec: &RobotSpec,
+) -> Result<(Box<dyn Controller>, FallbackInfo), RunError> {
+    match &cfg.config.safety.fallback {
+        Some(path) => {
+            let p = cfg.resolve(path);
+            let fb = CertifiedFallback::load(&p, spec)?;
+            let info = certified_info(&fb, Some(p.display().to_string()));
+            Ok((Box::new(fb), info))
+        }
+        None => {
+            let pose = reflex_validate::PerJoint::ByName(cfg.config.controller.pose_rad.clone())
+                .resolve(&spec.joint_names);
+            let hold =
+                JointPdHold::new(pose, gains(cfg, spec)).map_err(|e| controller_error(cfg, e))?;
+            let info = FallbackInfo {
+                kind: "joint_pd_hold".into(),
+                manifest: None,
+                certified_bound: None,
+                declared_bound: None,
+            };
+            Ok((Box::new(hold), info))
+        }
+    }
+}
+
+/// The report's description of a certified fallback.
+pub fn certified_info(fb: &CertifiedFallback, manifest: Option<String>) -> FallbackInfo {
+    FallbackInfo {
+        kind: "certified_mlp".into(),
+        manifest,
+        certified_bound: Some(fb.certified_bound),
+        declared_bound: Some(fb.declared_bound),
+    }
+}
+
+/// A loaded policy with what the RT side needs to execute it.
+pub struct LoadedPolicy {
+    /// The policy (for the policy thread).
+    pub policy: OnnxPolicy,
+    /// The impedance controller for manipulation policies.
+    pub impedance: Option<CartesianImpedance>,
+    /// Interpolate joint targets over a policy period.
+    pub interpolate: bool,
+}
+
+/// The ONNX Runtime options of a config's `policy.onnxruntime` section.
+pub fn session_options(cfg: &LoadedConfig) -> SessionOptions {
+    let o = cfg
+        .config
+        .policy
+        .as_ref()
+        .map(|p| p.onnxruntime.clone())
+        .unwrap_or_default();
+    SessionOptions {
+        providers: o.providers.clone(),
+        tensorrt_fp16: o.tensorrt_fp16,
+        tensorrt_engine_cache: o.tensorrt_engine_cache.as_ref().map(|d| cfg.resolve(d)),
+        warmup_runs: o.warmup_runs,
+    }
+}
+
+/// The Cartesian impedance controller for a manipulation manifest on `robot`.
+fn impedance(
+    cfg: &LoadedConfig,
+    robot: &RobotModel,
+    spec: &RobotSpec,
+    manifest: &Manifest,
+) -> Result<Option<CartesianImpedance>, RunError> {
+    let (Some(ee), PolicyKind::Manipulation) = (&manifest.decl.ee_action, manifest.action_space())
+    else {
+        return Ok(None);
+    };
+    let tool = robot.end_effector.ok_or_else(|| {
+        cfg.invalid(
+            "policy.manifest",
+            "a manipulation policy for an arm",
+            format!("`{}` has no end effector", robot.name),
+        )
+    })?;
+    let chain = Chain::from_urdf(robot.urdf, robot.base_link, tool.link, tool.tcp_m, spec)
+        .map_err(|e| {
+            cfg.invalid(
+                "robot.model",
+                "a URDF with a chain to the end effector",
+                e.to_string(),
+            )
+        })?;
+    let i = &ee.impedance;
+    Ok(Some(CartesianImpedance::new(
+        chain,
+        ImpedanceGains {
+            translational_stiffness: i.translational_stiffness_n_m,
+            rotational_stiffness: i.rotational_stiffness_nm_rad,
+            translational_damping: i.translational_damping_n_s_m,
+            rotational_damping: i.rotational_damping_nm_s_rad,
+            max_position_error_m: i.max_position_error_m,
+            max_rotation_error_rad: i.max_rotation_error_rad,
+            joint_damping: i.joint_damping_nm_s_rad,
+        },
+    )))
+}
+
+/// Loads ONNX Runtime, the manifest and its models for `spec`: everything is checked here,
+/// before the robot moves. `Ok(None)` when the config has no policy.
+pub fn build_policy(
+    cfg: &LoadedConfig,
+    spec: &RobotSpec,
+) -> Result<Option<LoadedPolicy>, RunError> {
+    let Some(p) = &cfg.config.policy else {
+        return Ok(None);
+    };
+    let library = p.onnxruntime.library.as_ref().map(|l| cfg.resolve(l));
+    onnx::runtime(library.as_deref())?;
+    let manifest = Manifest::load(&cfg.resolve(&p.manifest), spec)?;
+    if (manifest.decl.policy_hz - cfg.config.rates.policy_hz).abs() > 1e-9 {
+        return Err(cfg
+            .invalid(
+                "rates.policy_hz",
+                format!(
+                    "the policy's rate {} Hz (policy_hz in {})",
+                    manifest.decl.policy_hz,
+                    manifest.file.display()
+                ),
+                cfg.config.rates.policy_hz.to_string(),
+            )
+            .into());
+    }
+    let interpolate = manifest
+        .decl
+        .joint_action
+        .as_ref()
+        .is_some_and(|a| a.interpolate);
+    let impedance = impedance(cfg, cfg.robot(), spec, &manifest)?;
+    let mut policy = OnnxPolicy::load(manifest, spec, &session_options(cfg))?;
+    if let Some(cmd) = p.command {
+        policy.command = cmd;
+    }
+    Ok(Some(LoadedPolicy {
+        policy,
+        impedance,
+        interpolate,
+    }))
+}
+
+/// The bridge settings of a config's `ros:` section, with `remaps` from `--ros-args`.
+pub fn bridge_config(
+    cfg: &LoadedConfig,
+    remaps: &[(String, String)],
+) -> Result<BridgeConfig, RunError> {
+    let r = cfg
+        .config
+        .ros
+        .as_ref()
+        .ok_or_else(|| cfg.invalid("ros", "a `ros:` section", "nothing"))?;
+    let mut node_name = r.node_name.clone();
+    let mut namespace = r.namespace.clone();
+    let mut topic_remaps = Vec::new();
+    for (from, to) in remaps {
+        match from.as_str() {
+            "__node" | "__name" => node_name = to.clone(),
+            "__ns" => namespace = to.clone(),
+            _ => topic_remaps.push((from.clone(), to.clone())),
+        }
+    }
+    let domain_id = r
+        .domain_id
+        .or_else(|| {
+            std::env::var("ROS_DOMAIN_ID")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    Ok(BridgeConfig {
+        node_name,
+        namespace,
+        domain_id,
+        only_loopback: r.only_loopback,
+        joint_states_topic: r.topics.joint_states.clone(),
+        imu_topic: r.topics.imu.clone(),
+        odometry_topic: r.topics.odometry.clone(),
+        wrench_topic: r.topics.wrench.clone(),
+        command_topic: r.topics.command.clone(),
+        command_interface: r.command_interface,
+        diagnostics_topic: r.topics.diagnostics.clone(),
+        diagnostics_hz: r.diagnostics_hz,
+        stamps: StampPolicy {
+            max_age_s: r.max_stamp_age_ms / 1e3,
+            max_lead_s: r.max_stamp_lead_ms / 1e3,
+        },
+        remaps: topic_remaps,
+        spin_for_command_us: match r.trigger {
+            TriggerKind::RobotState => 200,
+            TriggerKind::Clock => 0,
+        },
+    })
+}
+
+/// Starts the ROS 2 bridge the config describes (its I/O thread starts here).
+pub fn build_ros(cfg: &LoadedConfig, remaps: &[(String, String)]) -> Result<RosRobot, RunError> {
+    let spec = robot_spec(cfg)?;
+    let bc = bridge_config(cfg, remaps)?;
+    let transport = cfg.config.ros.as_ref().map(|r| r.transport);
+    let require_imu = bc.imu_topic.is_some();
+    let robot = match transport {
+        Some(RosTransportKind::Dds) => {
+            #[cfg(feature = "dds")]
+            {
+                RosRobot::start(spec, &bc, require_imu, reflex_hardware::ros::dds::spawn)
+            }
+            #[cfg(not(feature = "dds"))]
+            {
+                Err(reflex_hardware::ros::BridgeError::NotCompiled("dds"))
+            }
+        }
+        _ => {
+            #[cfg(feature = "r2r")]
+            {
+                RosRobot::start(
+                    spec,
+                    &bc,
+                    require_imu,
+                    reflex_hardware::ros::r2r_transport::spawn,
+                )
+            }
+            #[cfg(not(feature = "r2r"))]
+            {
+                Err(reflex_hardware::ros::BridgeError::NotCompiled("r2r"))
+            }
+        }
+    };
+    robot.map_err(|e| RunError::Bridge(format!("{}: {e}", cfg.file.display())))
+}

@@ -1,0 +1,197 @@
+//! Run configuration: one YAML file per robot and mode (`launch/config/*.yaml`).
+//!
+//! Loading is strict: unknown fields are refused, missing fields are named, and every value is
+//! checked before anything moves — all findings of a file at once, each naming the file, the
+//! field and what was expected. Reading and the checks themselves are `reflex_validate`'s; this
+//! module says what a run config holds and which rules apply to it. Faults are declared here and
+//! checked by [`crate::faults`], their one home.
+
+mod ros;
+mod sections;
+
+use std::path::{Path, PathBuf};
+
+use reflex_hardware::catalogue::{self, RobotModel};
+use reflex_validate::{Checker, FileError, FileKind, Finding};
+use serde::Deserialize;
+
+use crate::faults::Fault;
+pub use ros::{RosSection, RosTopics, RosTransportKind, TriggerKind};
+pub use sections::*;
+
+/// Why a config was refused (every message names the file).
+pub type ConfigError = FileError;
+
+/// The whole run configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which robot and backend.
+    pub robot: RobotSection,
+    /// Loop rates.
+    pub rates: Rates,
+    /// Simulator settings (required when `robot.backend` is `sim`).
+    #[serde(default)]
+    pub sim: Option<SimSection>,
+    /// ROS 2 bridge settings (required when `robot.backend` is `ros2`).
+    #[serde(default)]
+    pub ros: Option<RosSection>,
+    /// Real-time thread settings.
+    #[serde(default)]
+    pub realtime: RealtimeSection,
+    /// The controller to run (with a policy: the start-up controller until the policy takes over).
+    pub controller: ControllerSection,
+    /// A learned policy run through ONNX Runtime on the policy thread.
+    #[serde(default)]
+    pub policy: Option<PolicySection>,
+    /// The supervisor: thresholds and the certified fallback.
+    #[serde(default)]
+    pub safety: SafetySection,
+    /// Faults injected on purpose (see [`crate::faults`]).
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// A config that passed every check, with the file it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The checked contents.
+    pub config: Config,
+    /// Findings that are accepted but probably not what was meant.
+    pub warnings: Vec<Finding>,
+}
+
+impl LoadedConfig {
+    /// A single-finding error for this file.
+    pub fn invalid(
+        &self,
+        field: &str,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) -> ConfigError {
+        FileError::invalid(&self.file, field, expected, found)
+    }
+
+    /// The robot's catalogue entry (checked at load).
+    pub fn robot(&self) -> &'static RobotModel {
+        catalogue::model(&self.config.robot.model).expect("robot.model is checked at load")
+    }
+
+    /// Control cycles per policy tick.
+    pub fn policy_decimation(&self) -> u64 {
+        (self.config.rates.control_hz / self.config.rates.policy_hz).round() as u64
+    }
+
+    /// A path from this config, resolved against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.file.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    /// Physics steps per control cycle (1 when there is no simulator).
+    pub fn physics_decimation(&self) -> usize {
+        match &self.config.sim {
+            Some(sim) => (1.0 / (self.config.rates.control_hz * sim.physics_dt_s)).round() as usize,
+            None => 1,
+        }
+    }
+
+    /// The clock simulated time runs on (a real robot: real time).
+    pub fn clock(&self) -> ClockKind {
+        self.config
+            .sim
+            .as_ref()
+            .map(|s| s.clock)
+            .unwrap_or(ClockKind::Realtime)
+    }
+
+    /// Adds faults given on the command line (`--fault '{kind: push, at_s: 3, ...}'`, one YAML
+    /// mapping each) and checks the result like a config file's own faults.
+    pub fn with_faults(mut self, faults: &[String]) -> Result<LoadedConfig, ConfigError> {
+        for (i, text) in faults.iter().enumerate() {
+            let f: Fault = reflex_validate::read::parse_yaml(&self.file, text, FileKind::RunConfig)
+                .map_err(|e| FileError::Schema {
+                    file: self.file.clone(),
+                    message: format!(
+                        "--fault #{} `{text}`: {}",
+                        i + 1,
+                        match e {
+                            FileError::Schema { message, .. } => message,
+                            other => other.to_string(),
+                        }
+                    ),
+                })?;
+            self.config.faults.push(f);
+        }
+        self.warnings = check(&self.file, &self.config)?;
+        Ok(self)
+    }
+}
+
+/// Reads, parses and checks a config file (bounded read, see `reflex_validate`). Checks that
+/// need the robot's joint list happen here too: the robot comes from the catalogue.
+pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let text = reflex_validate::read_text(path, FileKind::RunConfig)?;
+    parse(path, &text)
+}
+
+/// Parses and checks config text; `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<LoadedConfig, ConfigError> {
+    let config: Config = reflex_validate::read::parse_yaml(path, text, FileKind::RunConfig)?;
+    let warnings = check(path, &config)?;
+    Ok(LoadedConfig {
+        file: path.to_path_buf(),
+        config,
+        warnings,
+    })
+}
+
+/// Every rule of a run config; all findings at once.
+fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
+    let mut ck = Checker::new(file);
+    let Some(robot) = catalogue::model(&c.robot.model) else {
+        ck.error(
+            "robot.model",
+            format!("one of {}", catalogue::names().join(", ")),
+            format!("`{}`", c.robot.model),
+        );
+        return ck.finish();
+    };
+    let spec = robot.spec().map_err(|e| FileError::Schema {
+        file: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    sections::check_rates(&mut ck, &c.rates);
+    match (c.robot.backend, &c.sim, &c.ros) {
+        (BackendKind::Sim, None, _) => ck.error(
+            "sim",
+            "a `sim:` section because robot.backend is `sim`",
+            "nothing",
+        ),
+        (BackendKind::Sim, Some(sim), _) => sections::check_sim(&mut ck, sim, c.rates.control_hz),
+        (BackendKind::Ros2, _, None) => ck.error(
+            "ros",
+            "a `ros:` section because robot.backend is `ros2`",
+            "nothing",
+        ),
+        (BackendKind::Ros2, Some(_), _) => ck.error(
+            "sim",
+            "no `sim:` section: robot.backend is `ros2`, the robot is real",
+            "a sim section",
+        ),
+        (BackendKind::Ros2, None, Some(ros)) => ros::check(&mut ck, ros, robot),
+    }
+    sections::check_realtime(&mut ck, &c.realtime);
+    sections::check_controller(&mut ck, &c.controller, robot, &spec);
+    sections::check_safety(&mut ck, &c.safety);
+    if let Some(p) = &c.policy {
+        sections::check_policy(&mut ck, p);
+    }
+    crate::faults::check(&mut ck, c);
+    ck.finish()
+}

@@ -1,0 +1,183 @@
+//! The `ros:` section: topics, transport, trigger and stamp limits of the ROS 2 bridge.
+
+use reflex_hardware::catalogue::RobotModel;
+use reflex_hardware::RobotKind;
+use reflex_validate::{Checker, Range};
+use serde::Deserialize;
+
+/// Which ROS 2 transport carries the bridge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RosTransportKind {
+    /// Pure-Rust DDS (`ros2-client`): no ROS install needed.
+    Dds,
+    /// rcl through r2r (build with `--features r2r` and ROS 2 sourced).
+    R2r,
+}
+
+/// What starts a control cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    /// The local clock, on absolute deadlines at `rates.control_hz`.
+    Clock,
+    /// The arrival of the robot's state (libfranka, Unitree low-level): the command goes back in
+    /// the same period; no state within `state_timeout_ms` counts as a missed cycle.
+    RobotState,
+}
+
+/// Topic names (relative names resolve against the node's namespace; `--ros-args -r` remaps).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosTopics {
+    /// `sensor_msgs/JointState` input.
+    pub joint_states: String,
+    /// `sensor_msgs/Imu` input (required for legged robots).
+    #[serde(default)]
+    pub imu: Option<String>,
+    /// `nav_msgs/Odometry` input.
+    #[serde(default)]
+    pub odometry: Option<String>,
+    /// `geometry_msgs/WrenchStamped` input.
+    #[serde(default)]
+    pub wrench: Option<String>,
+    /// Command output.
+    pub command: String,
+    /// `diagnostic_msgs/DiagnosticArray` output.
+    #[serde(default = "default_diagnostics_topic")]
+    pub diagnostics: String,
+}
+
+fn default_diagnostics_topic() -> String {
+    "/diagnostics".into()
+}
+
+/// The ROS 2 bridge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosSection {
+    /// `dds` (default) or `r2r`.
+    #[serde(default = "default_transport")]
+    pub transport: RosTransportKind,
+    /// Node name.
+    #[serde(default = "default_node_name")]
+    pub node_name: String,
+    /// Node namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// DDS domain; default: `ROS_DOMAIN_ID`, else 0.
+    #[serde(default)]
+    pub domain_id: Option<u16>,
+    /// Keep DDS traffic on loopback (tests, single-machine setups).
+    #[serde(default)]
+    pub only_loopback: bool,
+    /// Topics.
+    pub topics: RosTopics,
+    /// What the command topic carries.
+    pub command_interface: reflex_hardware::ros::CommandInterface,
+    /// What starts a cycle.
+    #[serde(default = "default_trigger")]
+    pub trigger: TriggerKind,
+    /// Robot-triggered cycles: how long to wait for the state (ms).
+    #[serde(default = "default_state_timeout")]
+    pub state_timeout_ms: f64,
+    /// Reject inbound stamps older than this (ms; 0 disables).
+    #[serde(default = "default_stamp_age")]
+    pub max_stamp_age_ms: f64,
+    /// Reject inbound stamps further ahead than this (ms; 0 disables).
+    #[serde(default = "default_stamp_lead")]
+    pub max_stamp_lead_ms: f64,
+    /// Diagnostics rate (Hz).
+    #[serde(default = "default_diagnostics_hz")]
+    pub diagnostics_hz: f64,
+}
+
+fn default_transport() -> RosTransportKind {
+    RosTransportKind::Dds
+}
+fn default_node_name() -> String {
+    "reflex".into()
+}
+fn default_namespace() -> String {
+    "/".into()
+}
+fn default_trigger() -> TriggerKind {
+    TriggerKind::Clock
+}
+fn default_state_timeout() -> f64 {
+    5.0
+}
+fn default_stamp_age() -> f64 {
+    200.0
+}
+fn default_stamp_lead() -> f64 {
+    50.0
+}
+fn default_diagnostics_hz() -> f64 {
+    10.0
+}
+
+pub(super) fn check(c: &mut Checker, r: &RosSection, robot: &RobotModel) {
+    c.range(
+        "ros.state_timeout_ms",
+        r.state_timeout_ms,
+        "a timeout",
+        Range::open_closed(0.0, 1000.0),
+        "ms",
+    );
+    c.range(
+        "ros.max_stamp_age_ms",
+        r.max_stamp_age_ms,
+        "an age (0 disables)",
+        Range::closed(0.0, 60_000.0),
+        "ms",
+    );
+    c.range(
+        "ros.max_stamp_lead_ms",
+        r.max_stamp_lead_ms,
+        "a lead (0 disables)",
+        Range::closed(0.0, 60_000.0),
+        "ms",
+    );
+    c.range(
+        "ros.diagnostics_hz",
+        r.diagnostics_hz,
+        "a rate",
+        Range::open_closed(0.0, 1000.0),
+        "Hz",
+    );
+    let mut topics = vec![
+        ("ros.topics.joint_states", r.topics.joint_states.as_str()),
+        ("ros.topics.command", r.topics.command.as_str()),
+        ("ros.topics.diagnostics", r.topics.diagnostics.as_str()),
+    ];
+    for (field, t) in [
+        ("ros.topics.imu", &r.topics.imu),
+        ("ros.topics.odometry", &r.topics.odometry),
+        ("ros.topics.wrench", &r.topics.wrench),
+    ] {
+        if let Some(t) = t {
+            topics.push((field, t.as_str()));
+        }
+    }
+    for (field, t) in topics {
+        let ok = !t.is_empty()
+            && t.len() <= 256
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '/')
+            && !t.contains("//");
+        c.require(
+            ok,
+            field,
+            "a ROS topic name (letters, digits, `_`, `/`)",
+            format!("`{t}`"),
+        );
+    }
+    if robot.kind == RobotKind::Legged && r.topics.imu.is_none() {
+        c.error(
+            "ros.topics.imu",
+            "an IMU topic: a legged robot's supervisor needs its attitude",
+            "nothing",
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! What starts each cycle and how its timing is accounted: the one home of waiting, overruns,
+//! missed deadlines and missed cycles.
+//!
+//! - **Lockstep**: robot time is simulated; each cycle runs as soon as the previous one and its
+//!   physics end. A cycle overruns when its body used more *CPU time* than a control period
+//!   (what it would need on the robot): a thread preempted by the machine is not an overrun of
+//!   robot time.
+//! - **Clock**: absolute deadlines on CLOCK_MONOTONIC (`clock_nanosleep`, TIMER_ABSTIME); the
+//!   wake-up latency is recorded; a cycle that ends after the next deadline is an overrun, and
+//!   the deadlines it skipped are counted as missed.
+//! - **Robot-triggered**: the robot's state starts the cycle (libfranka, Unitree low-level); no
+//!   state within the timeout is a missed cycle (the supervisor sees stale sensors); the
+//!   cycle's deadline is one period after the state's arrival.
+
+use crate::plant::Plant;
+use crate::rt::{now_ns, sleep_until_ns};
+use crate::stats::LoopStats;
+
+/// The three ways a cycle starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// As fast as possible, robot time simulated.
+    Lockstep,
+    /// The local clock, on absolute deadlines.
+    Clock,
+    /// The robot's state arrival, with a timeout.
+    RobotState {
+        /// How long to wait for a state (ns).
+        timeout_ns: u64,
+    },
+}
+
+impl Trigger {
+    /// The report's name of the trigger.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Lockstep => "lockstep",
+            Trigger::Clock => "clock",
+            Trigger::RobotState { .. } => "robot_state",
+        }
+    }
+}
+
+/// Schedules cycles and accounts for their timing. Allocation-free.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    trigger: Trigger,
+    period_ns: u64,
+    deadline_ns: u64,
+}
+
+/// Deadline accounting after a cycle that ended at `end_ns`: returns (overrun, deadlines
+/// missed) and moves `deadline_ns` past `end_ns` when the cycle overran.
+pub fn account_deadline(deadline_ns: &mut u64, end_ns: u64, period_ns: u64) -> (bool, u64) {
+    if end_ns <= *deadline_ns {
+        return (false, 0);
+    }
+    let mut missed = 0;
+    while *deadline_ns < end_ns {
+        *deadline_ns += period_ns;
+        missed += 1;
+    }
+    (true, missed)
+}
+
+impl Scheduler {
+    /// A scheduler for cycles of `period_ns`.
+    pub fn new(trigger: Trigger, period_ns: u64) -> Self {
+        Self {
+            trigger,
+            period_ns,
+            deadline_ns: 0,
+        }
+    }
+
+    /// The trigger.
+    pub fn trigger(&self) -> Trigger {
+        self.trigger
+    }
+
+    /// Whether the loop time is wall time (robot-triggered cycles are not evenly spaced).
+    pub fn wall_clock_loop_time(&self) -> bool {
+        matches!(self.trigger, Trigger::RobotState { .. })
+    }
+
+    /// Whether wake-up latency is measured (clock-triggered real-time loops).
+    pub fn measures_wakeup(&self) -> bool {
+        self.trigger == Trigger::Clock
+    }
+
+    /// Sets the first deadline, one period after `now_ns`.
+    pub fn start(&mut self, now_ns: u64) {
+        self.deadline_ns = now_ns + self.period_ns;
+    }
+
+    /// Waits until the next cycle may start.
+    pub fn wait<P: Plant>(&mut self, plant: &mut P, stats: &mut LoopStats) {
+        match self.trigger {
+            Trigger::Lockstep => {}
+            Trigger::Clock => {
+                sleep_until_ns(self.deadline_ns);
+                stats
+                    .wakeup
+                    .record_ns(now_ns().saturating_sub(self.deadline_ns));
+            }
+            Trigger::RobotState { timeout_ns } => {
+                if plant.wait_for_state(now_ns() + timeout_ns) == Some(false) {
+                    stats.missed_cycles += 1;
+                }
+                self.deadline_ns = now_ns() + self.period_ns;
+            }
+        }
+    }
+
+    /// Accounts for a cycle whose body took `body_cpu_ns` of CPU time and whose work (world
+    /// included) ended at `end_ns`.
+    pub fn finish(&mut self, body_cpu_ns: u64, end_ns: u64, stats: &mut LoopStats) {
+        let (overrun, missed) = match self.trigger {
+            Trigger::Lockstep => (body_cpu_ns > self.period_ns, 0),
+            Trigger::Clock => {
+                self.deadline_ns += self.period_ns;
+                account_deadline(&mut self.deadline_ns, end_ns, self.period_ns)
+            }
+            Trigger::RobotState { .. } => {
+                account_deadline(&mut self.deadline_ns, end_ns, self.period_ns)
+            }
+        };
+        stats.overruns += overrun as u64;
+        stats.missed_deadlines += missed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cycle_within_its_period_is_on_time() {
+        let mut d = 1_000;
+        assert_eq!(account_deadline(&mut d, 999, 1_000), (false, 0));
+        assert_eq!(account_deadline(&mut d, 1_000, 1_000), (false, 0));
+        assert_eq!(d, 1_000);
+    }
+
+    #[test]
+    fn an_overrun_skips_every_deadline_it_crossed() {
+        // Deadline at 1 ms; the cycle ends at 3.5 ms: deadlines 1, 2, 3 ms are gone, the next
+        // cycle waits for 4 ms.
+        let mut d = 1_000_000;
+        assert_eq!(account_deadline(&mut d, 3_500_000, 1_000_000), (true, 3));
+        assert_eq!(d, 4_000_000);
+    }
+
+    #[test]
+    fn lockstep_counts_cpu_time_not_wall_time() {
+        let mut s = Scheduler::new(Trigger::Lockstep, 2_000_000);
+        let mut st = LoopStats::default();
+        s.start(0);
+        // A long wall-clock gap (preempted) with little CPU time is not an overrun.
+        s.finish(100_000, 50_000_000, &mut st);
+        assert_eq!((st.overruns, st.missed_deadlines), (0, 0));
+        s.finish(2_500_000, 0, &mut st);
+        assert_eq!(st.overruns, 1);
+    }
+
+    #[test]
+    fn clock_trigger_advances_one_period_per_cycle() {
+        let mut s = Scheduler::new(Trigger::Clock, 1_000);
+        let mut st = LoopStats::default();
+        s.start(0);
+        s.finish(0, 1_500, &mut st);
+        assert_eq!((st.overruns, st.missed_deadlines), (0, 0));
+        s.finish(0, 4_200, &mut st);
+        assert_eq!((st.overruns, st.missed_deadlines), (1, 2));
+        assert_eq!(s.deadline_ns, 5_000);
+    }
+}
