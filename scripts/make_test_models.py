@@ -4,10 +4,14 @@
   a1_stand_bc/policy.onnx     A1 locomotion layout (270 -> 64 -> 64 -> 12, ELU), behaviour-cloned
                               from Reflex's stand controller: `reflex record` runs the expert
                               (scripts/configs/a1_expert.yaml: stand-up from jittered lying poses,
-                              sensor noise, 40 N pushes) in the simulator and writes (observation,
-                              expert action) pairs in the manifest's layout from 2 s on (the hold,
-                              where the expert is a function of the state; the stand-up before it
-                              depends on time); this script fits the MLP with Adam on the MSE.
+                              sensor noise, five 60 N pushes, applied by the run driver's fault
+                              schedule) in the simulator and writes (observation, expert action)
+                              pairs in the manifest's layout from 2 s on (the hold, where the
+                              expert is a function of the state; the stand-up before it depends on
+                              time); this script fits the MLP with Adam on the MSE. The hold's
+                              target is the fixed stand pose, so the expert's action is zero and
+                              the clone is a near-zero-action stander: a test fixture, not a
+                              walking policy.
   panda_reach/policy.onnx     Panda manipulation (SERL 7-D delta action): a = tanh(G (x* - x)) on
                               the position, zero rotation and gripper; Gemm + Tanh. Moves the end
                               effector to x* = TARGET.

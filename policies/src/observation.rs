@@ -287,3 +287,100 @@ pub fn check_kind_fits_robot(m: &Manifest, spec: &RobotSpec) -> Result<(), FileE
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::ManifestDecl;
+    use reflex_hardware::{JointLimits, RobotKind};
+
+    fn spec() -> RobotSpec {
+        RobotSpec {
+            model: "two".into(),
+            kind: RobotKind::Legged,
+            joint_names: vec!["a".into(), "b".into()],
+            limits: vec![
+                JointLimits {
+                    lower_rad: -3.0,
+                    upper_rad: 3.0,
+                    velocity_rad_s: 10.0,
+                    effort_nm: 10.0,
+                };
+                2
+            ],
+        }
+    }
+
+    fn manifest(order: &str) -> Manifest {
+        let text = format!(
+            "kind: locomotion
+robot: two
+policy_hz: 50
+joints: [b, a]
+observation:
+  terms: [dof_pos, dof_vel, last_action]
+  scales: {{dof_vel: 0.5}}
+  clip: 1.0
+  history: {{length: 2, order: {order}}}
+joint_action:
+  scale: [0.5, 0.25]
+  default_pose_rad: {{a: 0.1, b: -0.2}}
+  kp: 40
+  kd: 1
+"
+        )
+        .replace("scale: [0.5, 0.25]", "scale: {b: 0.5, a: 0.25}");
+        Manifest {
+            file: "m.yaml".into(),
+            decl: serde_norway::from_str::<ManifestDecl>(&text).unwrap(),
+        }
+    }
+
+    #[test]
+    fn frames_are_in_policy_order_scaled_clipped_and_stacked_as_declared() {
+        let s = spec();
+        let mut state = RobotState::new(&s);
+        state.joints.position_rad = vec![0.3, 0.8]; // hardware order a, b
+        state.joints.velocity_rad_s = vec![1.0, 4.0];
+        let mut out = vec![0.0f32; 12];
+        let mut newest = ObservationBuilder::new(&manifest("newest_first"), &s).unwrap();
+        newest.build(&state, &[0.0; 3], &[0.5, -0.5], &mut out);
+        // Policy order b, a: dof_pos = q − default, dof_vel × 0.5 clipped to ±1, last action.
+        let first = [1.0f32, 0.2, 1.0, 0.5, 0.5, -0.5];
+        assert_eq!(&out[..6], &first, "newest frame");
+        assert_eq!(
+            &out[6..],
+            &first,
+            "a reset fills the history with the first frame"
+        );
+        state.joints.position_rad = vec![0.1, -0.2];
+        newest.build(&state, &[0.0; 3], &[0.0, 0.0], &mut out);
+        assert_eq!(
+            &out[..2],
+            &[0.0, 0.0],
+            "newest first: the current frame leads"
+        );
+        assert_eq!(&out[6..], &first, "then the previous one");
+        let mut oldest = ObservationBuilder::new(&manifest("oldest_first"), &s).unwrap();
+        state.joints.position_rad = vec![0.3, 0.8];
+        oldest.build(&state, &[0.0; 3], &[0.5, -0.5], &mut out);
+        state.joints.position_rad = vec![0.1, -0.2];
+        oldest.build(&state, &[0.0; 3], &[0.0, 0.0], &mut out);
+        assert_eq!(&out[..6], &first, "oldest first: the previous frame leads");
+        assert_eq!(&out[6..8], &[0.0, 0.0]);
+    }
+
+    #[test]
+    fn actions_map_to_hardware_targets_by_name_and_back() {
+        let s = spec();
+        let map = JointActionMap::new(&manifest("newest_first"), &s).unwrap();
+        let mut target = vec![0.0; 2];
+        map.targets(&[1.0, -2.0], &mut target);
+        // b = -0.2 + 1.0 × 0.5, a = 0.1 + (-2.0) × 0.25, written in hardware order (a, b).
+        assert!((target[0] - (-0.4)).abs() < 1e-12 && (target[1] - 0.3).abs() < 1e-12);
+        let mut back = [0.0f32; 2];
+        map.action_from_targets(&target, &mut back);
+        assert_eq!(back, [1.0, -2.0]);
+        assert_eq!(map.kp_hw, vec![40.0, 40.0]);
+    }
+}

@@ -45,6 +45,7 @@ fn run_pair(
     peer_args: &str,
     node_seconds: f64,
     launch_args: Option<&str>,
+    config_extra: &str,
 ) -> Outcome {
     // One robot and one node at a time: on a 2-core machine, parallel pairs starve each other.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -79,7 +80,8 @@ fn run_pair(
         .replace(
             "  kind: stand_up\n  duration_s: 2.0\n",
             "  kind: joint_pd_hold\n",
-        );
+        )
+        + config_extra;
     std::fs::write(dir.join("a1_ros.yaml"), text).unwrap();
     let report = dir.join("report.json");
     let node = match launch_args {
@@ -164,6 +166,7 @@ fn dds_node_maps_joints_by_name_rejects_hostile_input_and_degrades_when_the_robo
         "--duration 5 --stop-at 2.5 --hostile-at 1.0",
         4.0,
         None,
+        "",
     );
     assert_eq!(o.peer["matched"], true, "peer never discovered the node");
     let cmds = commands(&o.peer);
@@ -243,6 +246,7 @@ fn robot_triggered_cycles_answer_every_state_and_count_timeouts() {
         "--duration 4 --stop-at 2.0",
         3.0,
         None,
+        "",
     );
     let cmds = o.peer["commands"].as_array().unwrap();
     let states = o.peer["states_sent"].as_u64().unwrap();
@@ -296,6 +300,7 @@ fn node_accepts_what_ros2_launch_passes() {
         "--duration 3 --stop-at 3 --prefix /a1",
         2.0,
         Some(ros_args),
+        "",
     );
     assert_eq!(o.peer["matched"], true);
     let cmds = commands(&o.peer);
@@ -318,4 +323,37 @@ fn node_accepts_what_ros2_launch_passes() {
         o.report["cycles"], 1000,
         "duration_s from the parameter file"
     );
+}
+
+#[test]
+fn diagnostics_carry_the_policy_s_late_results() {
+    // The A1 under its ONNX policy over the wire; the policy thread freezes for 0.5 s.
+    let extra = format!(
+        "policy:\n  manifest: {}/policies/models/a1_stand_bc/policy.yaml\nfaults:\n  - {{kind: policy_freeze, at_s: 1.5, duration_s: 0.5}}\n",
+        repo().display()
+    );
+    let o = run_pair(
+        "late",
+        "clock",
+        "effort_array",
+        "--duration 8 --stop-at 7",
+        3.0,
+        None,
+        &extra,
+    );
+    let late = o.report["policy"]["late_results"].as_u64().unwrap();
+    assert!(late >= 4, "late results {late}: {}", o.report["policy"]);
+    let t = &o.report["supervisor"]["transitions"][0];
+    assert_eq!(
+        (t["to"].as_str(), t["cause"].as_str()),
+        (Some("FALLBACK"), Some("policy_late"))
+    );
+    let diags = o.peer["diagnostics"].as_array().unwrap();
+    let last = &diags.last().expect("diagnostics received")[1];
+    assert_eq!(
+        last["late_results"],
+        late.to_string(),
+        "diagnostics: {last}"
+    );
+    assert_eq!(last["mode"], "FALLBACK");
 }

@@ -52,8 +52,15 @@ fn a_model_whose_bound_exceeds_the_declared_one_is_refused_with_both_numbers() {
         .err()
         .expect("refused")
         .to_string();
+    let certified: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("certified_bound: "))
+        .expect("the manifest records its certificate")
+        .parse()
+        .unwrap();
     assert!(
-        err.contains("exceeds the declared lipschitz_bound 30") && err.contains("59.99"),
+        err.contains("exceeds the declared lipschitz_bound 30")
+            && err.contains(&format!("{certified:.6}")),
         "{err}"
     );
     assert!(

@@ -195,3 +195,85 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
     crate::faults::check(&mut ck, c);
     ck.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "robot: {model: a1, backend: sim}
+rates: {control_hz: 500, policy_hz: 50}
+sim: {physics_dt_s: 0.001, clock: lockstep}
+controller:
+  kind: stand_up
+  duration_s: 1.0
+  pose_rad: {FR_hip_joint: 0, FR_thigh_joint: 0.8, FR_calf_joint: -1.5, FL_hip_joint: 0, FL_thigh_joint: 0.8, FL_calf_joint: -1.5, RR_hip_joint: 0, RR_thigh_joint: 0.8, RR_calf_joint: -1.5, RL_hip_joint: 0, RL_thigh_joint: 0.8, RL_calf_joint: -1.5}
+  kp: 40
+  kd: 1
+";
+
+    fn findings(extra: &str) -> Vec<String> {
+        match parse(Path::new("t.yaml"), &format!("{BASE}{extra}")) {
+            Ok(_) => vec![],
+            Err(e) => e.findings().iter().map(|f| f.field.clone()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_valid_config_passes_and_every_finding_is_reported_at_once() {
+        assert!(findings("").is_empty());
+        let f = findings(
+            "safety: {sensor_lost_ms: .nan, max_tilt_rad: -1}\nrealtime: {priority: 120}\n",
+        );
+        assert_eq!(
+            f,
+            vec![
+                "realtime.priority",
+                "safety.sensor_lost_ms",
+                "safety.max_tilt_rad"
+            ]
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_are_refused_in_every_numeric_family() {
+        for (extra, field) in [
+            (
+                "safety: {sensor_timeout_ms: .inf, sensor_lost_ms: 300}\n",
+                "safety.sensor_timeout_ms",
+            ),
+            (
+                "safety: {joint_limit_margin_rad: .nan}\n",
+                "safety.joint_limit_margin_rad",
+            ),
+            (
+                "policy: {manifest: m.yaml, command: [.nan, 0, 0]}\n",
+                "policy.command[0]",
+            ),
+            (
+                "faults: [{kind: push, at_s: .nan, duration_s: 1, force_n: [0, 0, 0]}]\n",
+                "faults[0].at_s",
+            ),
+            (
+                "faults: [{kind: latency_spike, at_s: 1, duration_ms: 1e6}]\n",
+                "faults[0].duration_ms",
+            ),
+        ] {
+            assert_eq!(findings(extra), vec![field], "{extra}");
+        }
+    }
+
+    #[test]
+    fn faults_are_checked_against_each_other_and_where_they_apply() {
+        let f = findings(
+            "faults:\n  - {kind: push, at_s: 1, duration_s: 1, force_n: [1, 0, 0]}\n  - {kind: push, at_s: 1.5, duration_s: 1, force_n: [0, 1, 0]}\n  - {kind: policy_freeze, at_s: 1, duration_s: 1}\n",
+        );
+        assert_eq!(f, vec!["faults[1].at_s", "faults[2].kind"]);
+    }
+
+    #[test]
+    fn per_joint_gains_follow_the_scalar_rule() {
+        let text = BASE.replace("kp: 40", "kp: {FR_hip_joint: -1, FR_thigh_joint: 40, FR_calf_joint: 40, FL_hip_joint: 40, FL_thigh_joint: 40, FL_calf_joint: 40, RR_hip_joint: 40, RR_thigh_joint: 40, RR_calf_joint: 40, RL_hip_joint: 40, RL_thigh_joint: 40, RL_calf_joint: 40}");
+        let e = parse(Path::new("t.yaml"), &text).unwrap_err();
+        assert_eq!(e.findings()[0].field, "controller.kp.FR_hip_joint");
+    }
+}

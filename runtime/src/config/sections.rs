@@ -476,15 +476,16 @@ pub(super) fn check_safety(c: &mut Checker, s: &SafetySection) {
             s.max_late_periods,
         );
     }
-    c.range(
+    let timeout_ok = c.range(
         "safety.sensor_timeout_ms",
         s.sensor_timeout_ms,
         "a timeout",
         Range::open_closed(0.0, 10_000.0),
         "ms",
     );
+    let lost_from = if timeout_ok { s.sensor_timeout_ms } else { 0.0 };
     c.require(
-        Range::closed(s.sensor_timeout_ms.max(0.0), 10_000.0).contains(s.sensor_lost_ms),
+        Range::closed(lost_from, 10_000.0).contains(s.sensor_lost_ms),
         "safety.sensor_lost_ms",
         format!(
             "a time in [sensor_timeout_ms = {}, 10000] ms",
