@@ -105,7 +105,7 @@ fn the_same_fault_plan_gives_the_same_transitions_in_run_record_and_evaluation()
     let (_, recorded) = record::record(&cfg, &manifest, 4.5, 1, 0.0).expect("record");
     assert_eq!(transitions(&recorded[0]), expected, "record");
     let (_, torques) =
-        record::record_torques(&cfg, &vec![0.0; 12], 4.5, 1, 0.0).expect("record torques");
+        record::record_torques(&cfg, &[0.0; 12], 4.5, 1, 0.0).expect("record torques");
     assert_eq!(
         transitions(&torques[0]),
         expected,
