@@ -37,6 +37,15 @@ impl JointCommand {
         self.position_rad.len()
     }
 
+    /// Copies `other` into `self` without allocating (buffers must have equal sizes).
+    pub fn copy_from(&mut self, other: &JointCommand) {
+        self.position_rad.copy_from_slice(&other.position_rad);
+        self.velocity_rad_s.copy_from_slice(&other.velocity_rad_s);
+        self.kp.copy_from_slice(&other.kp);
+        self.kd.copy_from_slice(&other.kd);
+        self.effort_ff_nm.copy_from_slice(&other.effort_ff_nm);
+    }
+
     /// The torque the driver applies for this command on joint `i` at measured `q`, `dq`,
     /// before the effort clamp.
     pub fn torque_nm(&self, i: usize, q_rad: f64, dq_rad_s: f64) -> f64 {
@@ -117,20 +126,17 @@ mod tests {
     use crate::{JointLimits, RobotKind};
 
     fn spec() -> RobotSpec {
-        RobotSpec {
-            model: "test".into(),
-            kind: RobotKind::Arm,
-            joint_names: vec!["a".into(), "b".into()],
-            limits: vec![
-                JointLimits {
-                    lower_rad: -1.0,
-                    upper_rad: 1.0,
-                    velocity_rad_s: 2.0,
-                    effort_nm: 10.0,
-                };
-                2
-            ],
-        }
+        RobotSpec::uniform(
+            "test",
+            RobotKind::Arm,
+            &["a", "b"],
+            JointLimits {
+                lower_rad: -1.0,
+                upper_rad: 1.0,
+                velocity_rad_s: 2.0,
+                effort_nm: 10.0,
+            },
+        )
     }
 
     #[test]

@@ -49,6 +49,16 @@ pub struct RobotSpec {
 }
 
 impl RobotSpec {
+    /// A spec whose joints all have the same `limits` (tests, synthetic robots).
+    pub fn uniform(model: &str, kind: RobotKind, joints: &[&str], limits: JointLimits) -> Self {
+        Self {
+            model: model.to_string(),
+            kind,
+            joint_names: joints.iter().map(|j| j.to_string()).collect(),
+            limits: vec![limits; joints.len()],
+        }
+    }
+
     /// Number of actuated joints.
     pub fn num_joints(&self) -> usize {
         self.joint_names.len()

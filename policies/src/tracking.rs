@@ -96,20 +96,17 @@ mod tests {
     use reflex_hardware::{JointLimits, RobotKind, RobotSpec};
 
     fn spec() -> RobotSpec {
-        RobotSpec {
-            model: "t".into(),
-            kind: RobotKind::Legged,
-            joint_names: vec!["a".into(), "b".into()],
-            limits: vec![
-                JointLimits {
-                    lower_rad: -3.0,
-                    upper_rad: 3.0,
-                    velocity_rad_s: 10.0,
-                    effort_nm: 10.0,
-                };
-                2
-            ],
-        }
+        RobotSpec::uniform(
+            "t",
+            RobotKind::Legged,
+            &["a", "b"],
+            JointLimits {
+                lower_rad: -3.0,
+                upper_rad: 3.0,
+                velocity_rad_s: 10.0,
+                effort_nm: 10.0,
+            },
+        )
     }
 
     #[test]

@@ -396,17 +396,17 @@ mod tests {
     use reflex_hardware::{JointLimits, RobotKind};
 
     fn spec() -> RobotSpec {
-        RobotSpec {
-            model: "t".into(),
-            kind: RobotKind::Legged,
-            joint_names: vec!["a".into()],
-            limits: vec![JointLimits {
+        RobotSpec::uniform(
+            "t",
+            RobotKind::Legged,
+            &["a"],
+            JointLimits {
                 lower_rad: -1.0,
                 upper_rad: 1.0,
                 velocity_rad_s: 10.0,
                 effort_nm: 10.0,
-            }],
-        }
+            },
+        )
     }
 
     #[test]

@@ -357,3 +357,39 @@ fn diagnostics_carry_the_policy_s_late_results() {
     );
     assert_eq!(last["mode"], "FALLBACK");
 }
+
+#[test]
+fn start_up_against_an_absent_robot_says_what_it_waited_for() {
+    let dir = std::env::temp_dir().join(format!("reflex-ros-{}-absent", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(repo().join("launch/config/a1_ros.yaml"))
+        .unwrap()
+        .replace("../../", &format!("{}/", repo().display()))
+        .replace(
+            "  node_name: reflex\n",
+            "  node_name: reflex\n  only_loopback: true\n  first_state_timeout_s: 1.0\n",
+        );
+    std::fs::write(dir.join("a1_ros.yaml"), text).unwrap();
+    let script = format!(
+        "ip link set lo up; ip link set lo multicast on; {} run --config {}/a1_ros.yaml --duration 1",
+        env!("CARGO_BIN_EXE_reflex"),
+        dir.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for part in [
+        "no state from the robot within 1 s",
+        "sensor_msgs/JointState on /joint_states",
+        "sensor_msgs/Imu on /imu/data",
+        "DDS domain 0",
+        "FR_hip_joint",
+        "ROS_DOMAIN_ID",
+    ] {
+        assert!(err.contains(part), "message lacks `{part}`: {err}");
+    }
+    assert_eq!(err.matches("no state").count(), 1, "said once: {err}");
+}

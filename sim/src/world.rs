@@ -508,13 +508,7 @@ impl Robot for SimRobot {
                 got: cmd.num_joints(),
             });
         }
-        self.command.position_rad.copy_from_slice(&cmd.position_rad);
-        self.command
-            .velocity_rad_s
-            .copy_from_slice(&cmd.velocity_rad_s);
-        self.command.kp.copy_from_slice(&cmd.kp);
-        self.command.kd.copy_from_slice(&cmd.kd);
-        self.command.effort_ff_nm.copy_from_slice(&cmd.effort_ff_nm);
+        self.command.copy_from(cmd);
         Ok(())
     }
 }

@@ -400,20 +400,17 @@ mod tests {
     use crate::{JointLimits, RobotKind};
 
     fn spec() -> RobotSpec {
-        RobotSpec {
-            model: "t".into(),
-            kind: RobotKind::Legged,
-            joint_names: vec!["a".into(), "b".into(), "c".into()],
-            limits: vec![
-                JointLimits {
-                    lower_rad: -3.0,
-                    upper_rad: 3.0,
-                    velocity_rad_s: 10.0,
-                    effort_nm: 10.0
-                };
-                3
-            ],
-        }
+        RobotSpec::uniform(
+            "t",
+            RobotKind::Legged,
+            &["a", "b", "c"],
+            JointLimits {
+                lower_rad: -3.0,
+                upper_rad: 3.0,
+                velocity_rad_s: 10.0,
+                effort_nm: 10.0,
+            },
+        )
     }
 
     fn js(names: &[&str], pos: &[f64], stamp_ns: i128) -> JointState {

@@ -81,6 +81,9 @@ pub struct RosSection {
     /// Robot-triggered cycles: how long to wait for the state (ms).
     #[serde(default = "default_state_timeout")]
     pub state_timeout_ms: f64,
+    /// How long to wait for the robot's first complete state at start-up (s).
+    #[serde(default = "default_first_state_timeout")]
+    pub first_state_timeout_s: f64,
     /// Reject inbound stamps older than this (ms; 0 disables).
     #[serde(default = "default_stamp_age")]
     pub max_stamp_age_ms: f64,
@@ -107,6 +110,9 @@ fn default_trigger() -> TriggerKind {
 fn default_state_timeout() -> f64 {
     5.0
 }
+fn default_first_state_timeout() -> f64 {
+    10.0
+}
 fn default_stamp_age() -> f64 {
     200.0
 }
@@ -124,6 +130,13 @@ pub(super) fn check(c: &mut Checker, r: &RosSection, robot: &RobotModel) {
         "a timeout",
         Range::open_closed(0.0, 1000.0),
         "ms",
+    );
+    c.range(
+        "ros.first_state_timeout_s",
+        r.first_state_timeout_s,
+        "a timeout",
+        Range::open_closed(0.0, 600.0),
+        "s",
     );
     c.range(
         "ros.max_stamp_age_ms",

@@ -144,9 +144,6 @@ pub struct RunOptions<'a> {
     pub settle_s: Option<f64>,
 }
 
-/// How long the driver waits for the robot's first state.
-pub const FIRST_STATE_TIMEOUT_S: f64 = 10.0;
-
 /// Runs the config's loop and returns its report.
 pub fn run(cfg: &LoadedConfig, opts: RunOptions<'_>) -> Result<RunReport, RunError> {
     let schedule = FaultSchedule::compile(
@@ -281,6 +278,8 @@ fn drive<P: Plant>(
     let progress = opts.progress;
     let observers = &mut opts.observers;
     let kind = spec.kind;
+    // The simulator has its first state at once; a ROS robot may take a while to appear.
+    let first_state_s = c.ros.as_ref().map_or(1.0, |r| r.first_state_timeout_s);
     let settle_s = opts.settle_s.unwrap_or(0.5);
 
     let result = std::thread::scope(|scope| {
@@ -296,10 +295,10 @@ fn drive<P: Plant>(
                 for line in &rt_status.refused {
                     eprintln!("[reflex] warning: {line}");
                 }
-                ctl.start(Duration::from_secs_f64(FIRST_STATE_TIMEOUT_S))
+                ctl.start(Duration::from_secs_f64(first_state_s))
                     .map_err(|e| match e {
                         HwError::NoData => RunError::NoFirstState {
-                            waited_s: FIRST_STATE_TIMEOUT_S,
+                            waited_s: first_state_s,
                             inputs: ctl.robot().describe_inputs(),
                             hint: "Is the robot's driver running and publishing? Check ROS_DOMAIN_ID, the topic names (remap with --ros-args -r /joint_states:=/your/topic) and that the message names every joint.",
                         },

@@ -178,17 +178,17 @@ mod tests {
 
     #[test]
     fn forward_speed_is_measured_along_the_heading() {
-        let spec = RobotSpec {
-            model: "t".into(),
-            kind: RobotKind::Legged,
-            joint_names: vec!["a".into()],
-            limits: vec![JointLimits {
+        let spec = RobotSpec::uniform(
+            "t",
+            RobotKind::Legged,
+            &["a"],
+            JointLimits {
                 lower_rad: -1.0,
                 upper_rad: 1.0,
                 velocity_rad_s: 1.0,
                 effort_nm: 1.0,
-            }],
-        };
+            },
+        );
         let mut t = OutcomeTracker::new(RobotKind::Legged);
         // Heading +90° (facing world y), moving along world y at 0.5 m/s, turning at 0.2 rad/s.
         let h = std::f64::consts::FRAC_PI_4;
