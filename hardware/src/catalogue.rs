@@ -98,6 +98,19 @@ pub static MODELS: &[RobotModel] = &[
         driver_gravity_compensation: false,
     },
     RobotModel {
+        name: "go2",
+        kind: RobotKind::Legged,
+        urdf: include_str!("../models/go2/go2.urdf"),
+        joints: &UNITREE_QUADRUPED_JOINTS,
+        // The URDF's `imu` link is massless, welded to `base` without rotation: the base frame
+        // is the IMU frame (the URDF loader drops empty links).
+        imu_link: "base",
+        base_link: "base",
+        end_effector: None,
+        fixed_base: false,
+        driver_gravity_compensation: false,
+    },
+    RobotModel {
         name: "panda",
         kind: RobotKind::Arm,
         urdf: include_str!("../models/panda/panda.urdf"),

@@ -7,7 +7,7 @@ use reflex_hardware::{RobotSpec, RobotState};
 
 use reflex_validate::FileError;
 
-use crate::manifest::{HistoryOrder, Manifest, ObsTerm, PolicyKind, TermScale};
+use crate::manifest::{HistoryFill, HistoryOrder, Manifest, ObsTerm, PolicyKind, TermScale};
 
 /// Hardware index of each policy joint.
 fn joint_map(m: &Manifest, spec: &RobotSpec) -> Result<Vec<usize>, FileError> {
@@ -39,6 +39,7 @@ pub struct ObservationBuilder {
     history_len: usize,
     newest: usize,
     order: HistoryOrder,
+    fill: HistoryFill,
     frames_seen: usize,
 }
 
@@ -80,6 +81,7 @@ impl ObservationBuilder {
             history_len: o.history.length,
             newest: 0,
             order: o.history.order(),
+            fill: o.history.fill,
             frames_seen: 0,
         })
     }
@@ -126,6 +128,10 @@ impl ObservationBuilder {
         for (term, scale) in &self.terms {
             match term {
                 ObsTerm::Command => (0..3).for_each(|i| put(command[i], scale[i])),
+                ObsTerm::BaseLinVel => {
+                    let v = state.base_linear_velocity_m_s.unwrap_or([0.0; 3]);
+                    (0..3).for_each(|i| put(v[i], scale[i]))
+                }
                 ObsTerm::BaseAngVel => {
                     (0..3).for_each(|i| put(state.imu.angular_velocity_rad_s[i], scale[i]))
                 }
@@ -172,11 +178,17 @@ impl ObservationBuilder {
         }
         self.newest = slot;
         if self.frames_seen == 0 {
-            // First frame after a reset fills the whole history.
+            // After a reset the older slots hold the first frame (legged_gym) or zeros (rl_sar).
             for h in 0..self.history_len {
                 if h != slot {
-                    self.history
-                        .copy_within(start..start + self.frame_len, h * self.frame_len);
+                    match self.fill {
+                        HistoryFill::FirstFrame => self
+                            .history
+                            .copy_within(start..start + self.frame_len, h * self.frame_len),
+                        HistoryFill::Zeros => {
+                            self.history[h * self.frame_len..(h + 1) * self.frame_len].fill(0.0)
+                        }
+                    }
                 }
             }
         }
@@ -200,7 +212,8 @@ pub struct JointActionMap {
     hw_index: Vec<usize>,
     default_pose: Vec<f64>,
     scale: Vec<f64>,
-    clip: f64,
+    clip_lower: Vec<f64>,
+    clip_upper: Vec<f64>,
     /// PD gains in hardware order.
     pub kp_hw: Vec<f64>,
     /// Velocity gains in hardware order.
@@ -233,22 +246,32 @@ impl JointActionMap {
             kp_hw[h] = kp[i];
             kd_hw[h] = kd[i];
         }
+        let (clip_lower, clip_upper) = a.clip.resolve(&m.decl.joints);
         Ok(Self {
             scale: a.scale.resolve(&m.decl.joints),
             hw_index,
             default_pose,
-            clip: a.clip,
+            clip_lower,
+            clip_upper,
             kp_hw,
             kd_hw,
             interpolate: a.interpolate,
         })
     }
 
-    /// Writes hardware-order targets for `action` (policy order) into `target_hw_rad`.
+    /// Clips a raw action (policy order) in place, per joint. NaN stays NaN (the supervisor
+    /// refuses it).
+    pub fn clip(&self, action: &mut [f32]) {
+        for (i, a) in action.iter_mut().enumerate() {
+            *a = a.clamp(self.clip_lower[i] as f32, self.clip_upper[i] as f32);
+        }
+    }
+
+    /// Writes hardware-order targets for a clipped `action` (policy order) into
+    /// `target_hw_rad`: default + action × scale.
     pub fn targets(&self, action: &[f32], target_hw_rad: &mut [f64]) {
         for (i, &h) in self.hw_index.iter().enumerate() {
-            let a = (action[i] as f64).clamp(-self.clip, self.clip);
-            target_hw_rad[h] = self.default_pose[i] + a * self.scale[i];
+            target_hw_rad[h] = self.default_pose[i] + action[i] as f64 * self.scale[i];
         }
     }
 

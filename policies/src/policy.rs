@@ -332,8 +332,12 @@ impl OnnxPolicy {
                 *step = (*step + 1) % *execute_steps;
             }
         }
-        // A non-finite action is passed on, not hidden: the RT supervisor refuses it in the
-        // cycle it arrives and hands over to the fallback.
+        // The executed action is the clipped one, and it is what the next observation's
+        // `last_action` sees (legged_gym, rl_sar). A non-finite action is passed on, not hidden:
+        // the RT supervisor refuses it in the cycle it arrives and hands over to the fallback.
+        if let ActionOut::Joint(map) = &self.out {
+            map.clip(&mut out.action);
+        }
         self.last_action.copy_from_slice(&out.action);
         match &self.out {
             ActionOut::Joint(map) => {

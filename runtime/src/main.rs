@@ -120,6 +120,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Bring a policy trained elsewhere: an rl_sar deployment config to a manifest, TorchScript
+    /// (plain MLP exporters) to ONNX, without torch.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
     /// Print a model's per-layer norms and its Lipschitz certificate (pure-Rust MLP loader).
     Certify {
         /// The ONNX model.
@@ -130,6 +136,103 @@ enum Command {
         #[command(subcommand)]
         which: reflex_runtime::bench::BenchCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// An rl_sar policy (`policy/<robot>/<policy>/config.yaml` with the robot's `base.yaml`):
+    /// writes OUT/policy.yaml and OUT/policy.onnx (converted from TorchScript or copied) and
+    /// checks both the way a run will.
+    RlSar {
+        /// The policy's config.yaml.
+        #[arg(long)]
+        config: PathBuf,
+        /// The robot's base.yaml (default: ../base.yaml from the config).
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Reflex robot model (default: the config's robot directory name).
+        #[arg(long)]
+        robot: Option<String>,
+        /// The model file (default: the config's model_name beside it): .pt or .onnx.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A TorchScript archive of a plain MLP exporter (legged_gym, rsl_rl/IsaacLab, HIMLoco) to
+    /// ONNX, checked against the archive's own weights.
+    Torchscript {
+        /// The archive (.pt).
+        model: PathBuf,
+        /// The ONNX file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn import_cmd(what: ImportCommand) -> anyhow::Result<()> {
+    reflex_policies::onnx::runtime(None)?;
+    match what {
+        ImportCommand::RlSar {
+            config,
+            base,
+            robot,
+            model,
+            out,
+        } => {
+            let base = base.unwrap_or_else(|| {
+                config
+                    .parent()
+                    .and_then(|p| p.parent())
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("base.yaml")
+            });
+            let r = reflex_import::import_rl_sar(
+                &config,
+                &base,
+                robot.as_deref(),
+                model.as_deref(),
+                &out,
+            )?;
+            for n in &r.notes {
+                println!("note: {n}");
+            }
+            if let Some(a) = r.agreement {
+                println!(
+                    "conversion checked: ONNX Runtime vs the archive's weights on {} random observations, max |Δ| = {:.2e} (tolerance {:e})",
+                    a.rows,
+                    a.max_abs_diff,
+                    reflex_import::TOLERANCE
+                );
+            }
+            println!(
+                "wrote {} and {}; check it with `reflex check` on a run config whose policy.manifest names it",
+                r.manifest.display(),
+                r.model.display()
+            );
+            Ok(())
+        }
+        ImportCommand::Torchscript { model, out } => {
+            let (d, bytes) = reflex_import::convert_torchscript(&model)?;
+            std::fs::write(&out, bytes).with_context(|| format!("writing {}", out.display()))?;
+            let a = reflex_import::agreement(&d, &out, 100)?;
+            anyhow::ensure!(
+                a.max_abs_diff <= reflex_import::TOLERANCE,
+                "{}: the conversion differs from the archive by {:.3e}",
+                out.display(),
+                a.max_abs_diff
+            );
+            println!("{d}");
+            println!(
+                "wrote {}: ONNX Runtime vs the archive's weights on {} random observations, max |Δ| = {:.2e}",
+                out.display(),
+                a.rows,
+                a.max_abs_diff
+            );
+            Ok(())
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -182,6 +285,7 @@ fn real_main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { which } => reflex_runtime::bench::run(which),
+        Command::Import { what } => import_cmd(what),
         Command::Certify { model } => {
             let mlp = reflex_policies::mlp::Mlp::load(&model)?;
             let (bound, layers) = mlp.lipschitz_certificate();

@@ -27,6 +27,16 @@ const A1_LYING: [f64; 12] = [
 /// Go1/A1 rotor inertia reflected through the 9.1:1 gearbox, as MuJoCo Menagerie models it.
 const A1_ARMATURE: [f64; 12] = [0.01; 12];
 
+/// Go2 lying on its belly, legs folded (hip splayed 0.2 rad outwards, thigh 1.17, calf −2.70 rad,
+/// within the URDF limits); it settles at a base height of about 0.09 m.
+const GO2_LYING: [f64; 12] = [
+    -0.2, 1.17, -2.70, 0.2, 1.17, -2.70, -0.2, 1.17, -2.70, 0.2, 1.17, -2.70,
+];
+
+/// The Go2's reflected rotor inertia: 0.01 kg·m² on every joint, as in the MuJoCo reference the
+/// shipped HIMLoco policy's figures come from.
+const GO2_ARMATURE: [f64; 12] = [0.01; 12];
+
 /// The Panda's "ready" pose from franka_ros / MoveIt (`default` group state in the SRDF).
 pub const PANDA_HOME: [f64; 7] = [
     0.0,
@@ -47,6 +57,7 @@ impl SimModel {
         let (initial_pose_rad, armature_kg_m2, initial_base_height_m): (&[f64], &[f64], f64) =
             match robot.name {
                 "a1" => (&A1_LYING, &A1_ARMATURE, 0.12),
+                "go2" => (&GO2_LYING, &GO2_ARMATURE, 0.10),
                 "panda" => (&PANDA_HOME, &PANDA_ARMATURE, 0.0),
                 _ => return Err(SimError::NotSimulated { model: robot.name }),
             };

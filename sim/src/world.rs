@@ -483,6 +483,12 @@ impl Robot for SimRobot {
             acc.y as f64 + self.gauss(an),
             acc.z as f64 + self.gauss(an),
         ];
+        if !self.robot.fixed_base {
+            // The simulator's state estimate of the base velocity is exact (base frame).
+            let base = &self.world.bodies[self.base_body];
+            let v = base.rotation().inverse() * base.linvel();
+            out.base_linear_velocity_m_s = Some([v.x as f64, v.y as f64, v.z as f64]);
+        }
         if let (Some((body, offset)), Some(ee)) = (self.ee, out.end_effector.as_mut()) {
             let base_inv = self.world.bodies[self.base_body].position().inverse();
             let pose = base_inv * *self.world.bodies[body].position() * offset;

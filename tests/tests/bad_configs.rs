@@ -85,7 +85,7 @@ fn each_bad_config_gets_its_own_specific_message() {
         (
             "unknown_model",
             edit(&a1, "model: a1", "model: spot"),
-            vec!["`robot.model`", "a1, panda", "`spot`"],
+            vec!["`robot.model`", "a1, go2, panda", "`spot`"],
         ),
         (
             "unknown_backend",
