@@ -8,6 +8,7 @@
 //! command says so ([`ControlFault`]); the runtime's supervisor decides who commands instead.
 
 pub mod cartesian;
+pub mod command;
 pub mod fallback;
 pub mod fit;
 mod joint_pd;

@@ -38,6 +38,8 @@ pub struct PolicyTarget {
     pub base_action: Vec<f32>,
     /// Inference time of this tick (ns), all models included.
     pub inference_ns: u64,
+    /// The velocity command the observation carried (locomotion; zeros otherwise).
+    pub command: [f64; 3],
 }
 
 impl PolicyTarget {
@@ -56,6 +58,7 @@ impl PolicyTarget {
             action: vec![0.0; action_len],
             base_action: vec![0.0; action_len],
             inference_ns: 0,
+            command: [0.0; 3],
         }
     }
 
@@ -70,6 +73,7 @@ impl PolicyTarget {
         self.action.copy_from_slice(&other.action);
         self.base_action.copy_from_slice(&other.base_action);
         self.inference_ns = other.inference_ns;
+        self.command = other.command;
     }
 }
 
@@ -372,6 +376,7 @@ impl OnnxPolicy {
             }
         }
         out.inference_ns = t0.elapsed().as_nanos() as u64;
+        out.command = self.command;
         Ok(())
     }
 

@@ -4,9 +4,11 @@
 //! runs on the RT thread.
 
 use reflex_hardware::catalogue::RobotModel;
+use reflex_hardware::ros::teleop::{Teleop, TeleopConfig};
 use reflex_hardware::ros::{BridgeConfig, RosRobot, StampPolicy};
 use reflex_hardware::RobotSpec;
 use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
+use reflex_policies::command::CommandSource;
 use reflex_policies::fallback::CertifiedFallback;
 use reflex_policies::manifest::{Manifest, PolicyKind};
 use reflex_policies::onnx::{self, SessionOptions};
@@ -27,6 +29,7 @@ pub fn supervisor_config(s: &SafetySection) -> SupervisorConfig {
         sensor_timeout_s: s.sensor_timeout_ms / 1e3,
         sensor_lost_s: s.sensor_lost_ms / 1e3,
         joint_limit_margin_rad: s.joint_limit_margin_rad,
+        target_limit_margin_rad: s.target_limit_margin_rad,
         torque_saturation_s: s.torque_saturation_ms / 1e3,
         max_tilt_rad: s.max_tilt_rad,
         safe_stop_tilt_rad: s.safe_stop_tilt_rad,
@@ -152,6 +155,8 @@ pub struct LoadedPolicy {
     pub impedance: Option<CartesianImpedance>,
     /// Interpolate joint targets over a policy period.
     pub interpolate: bool,
+    /// Where its velocity command comes from.
+    pub commands: CommandSource,
 }
 
 /// The ONNX Runtime options of a config's `policy.onnxruntime` section.
@@ -236,12 +241,34 @@ pub fn build_policy(
             )
             .into());
     }
+    let needs_velocity = manifest
+        .decl
+        .observation
+        .terms
+        .contains(&reflex_policies::manifest::ObsTerm::BaseLinVel);
+    let has_velocity = match &cfg.config.ros {
+        Some(r) => r.topics.odometry.is_some(),
+        None => true, // the simulator's state estimate
+    };
+    if needs_velocity && !has_velocity {
+        return Err(cfg
+            .invalid(
+                "ros.topics.odometry",
+                format!(
+                    "a nav_msgs/Odometry topic: {} observes base_lin_vel, which comes from the robot's state estimator",
+                    manifest.file.display()
+                ),
+                "nothing",
+            )
+            .into());
+    }
     let interpolate = manifest
         .decl
         .joint_action
         .as_ref()
         .is_some_and(|a| a.interpolate);
     let impedance = impedance(cfg, cfg.robot(), spec, &manifest)?;
+    let commands = command_source(cfg, &manifest);
     let mut policy = OnnxPolicy::load(manifest, spec, &session_options(cfg))?;
     if let Some(cmd) = p.command {
         policy.command = cmd;
@@ -250,7 +277,87 @@ pub fn build_policy(
         policy,
         impedance,
         interpolate,
+        commands,
     }))
+}
+
+/// Where a locomotion policy's velocity command comes from: the config's command (else the
+/// manifest's), its schedule, the teleop stream's timeout and decay, the manifest's limits.
+pub fn command_source(cfg: &LoadedConfig, manifest: &Manifest) -> CommandSource {
+    let p = cfg.config.policy.as_ref();
+    let base = p.and_then(|p| p.command).unwrap_or(manifest.decl.command);
+    let schedule = p
+        .map(|p| {
+            p.command_schedule
+                .iter()
+                .map(|s| (s.at_s, s.command))
+                .collect()
+        })
+        .unwrap_or_default();
+    let twist = cfg.config.teleop.as_ref().and_then(|t| t.twist.as_ref());
+    CommandSource::new(
+        base,
+        schedule,
+        manifest.decl.command_limits,
+        twist.map_or(0.5, |t| t.timeout_ms / 1e3),
+        twist.map_or(0.5, |t| t.decay_ms / 1e3),
+    )
+}
+
+/// The teleop node's settings, when the config asks for a velocity-command topic.
+pub fn teleop_config(cfg: &LoadedConfig, remaps: &[(String, String)]) -> Option<TeleopConfig> {
+    let t = cfg.config.teleop.as_ref()?;
+    let tw = t.twist.as_ref()?;
+    let domain_id = t
+        .domain_id
+        .or_else(|| {
+            std::env::var("ROS_DOMAIN_ID")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    let namespace = remaps
+        .iter()
+        .find(|(k, _)| k == "__ns")
+        .map_or("/".to_string(), |(_, v)| v.clone());
+    Some(TeleopConfig {
+        node: BridgeConfig {
+            node_name: t.node_name.clone(),
+            namespace,
+            domain_id,
+            only_loopback: t.only_loopback,
+            joint_states_topic: String::new(),
+            imu_topic: None,
+            odometry_topic: None,
+            wrench_topic: None,
+            command_topic: String::new(),
+            command_interface: reflex_hardware::ros::CommandInterface::PositionArray,
+            diagnostics_topic: String::new(),
+            diagnostics_hz: 1.0,
+            stamps: StampPolicy {
+                max_age_s: 0.0,
+                max_lead_s: 0.0,
+            },
+            remaps: remaps
+                .iter()
+                .filter(|(k, _)| !k.starts_with("__"))
+                .cloned()
+                .collect(),
+            spin_for_command_us: 0,
+        },
+        twist_topic: tw.topic.clone(),
+        max_rate_hz: tw.max_rate_hz,
+        max_magnitude: 10.0,
+    })
+}
+
+/// Starts the teleop node the config describes (its I/O thread starts here).
+pub fn build_teleop(cfg: &LoadedConfig, tc: &TeleopConfig) -> Result<Teleop, RunError> {
+    #[cfg(feature = "dds")]
+    let r = Teleop::start(tc, reflex_hardware::ros::dds::spawn_teleop);
+    #[cfg(not(feature = "dds"))]
+    let r: Result<Teleop, _> = Err(reflex_hardware::ros::BridgeError::NotCompiled("dds"));
+    r.map_err(|e| RunError::Bridge(format!("{}: teleop: {e}", cfg.file.display())))
 }
 
 /// The bridge settings of a config's `ros:` section, with `remaps` from `--ros-args`.

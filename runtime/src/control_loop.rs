@@ -243,7 +243,8 @@ impl<R: Robot> ControlLoop<R> {
             self.stats.io_errors += 1;
         }
         sup.count_cycle();
-        self.stats.last_compute_ns = now_ns().saturating_sub(t0);
+        let waited = self.policy.as_mut().map_or(0, |p| p.link.take_wait_ns());
+        self.stats.last_compute_ns = now_ns().saturating_sub(t0).saturating_sub(waited);
         self.stats.compute.record_ns(self.stats.last_compute_ns);
         self.stats.cycles += 1;
     }

@@ -64,6 +64,7 @@ pub fn evaluation_config(
         sensor_timeout_ms: 1e4,
         sensor_lost_ms: 1e4,
         joint_limit_margin_rad: 1.0,
+        target_limit_margin_rad: 3.0,
         ..Default::default()
     };
     c

@@ -50,6 +50,12 @@ enum Command {
         /// Measure the outcome from this long after the robot is ready (s).
         #[arg(long, default_value_t = 0.5)]
         settle: f64,
+        /// Velocity command for a locomotion policy: vx,vy,yaw_rate (m/s, m/s, rad/s).
+        #[arg(long, value_parser = parse_command, allow_hyphen_values = true)]
+        command: Option<[f64; 3]>,
+        /// A velocity-command step (repeatable): T:vx,vy,yaw_rate from T seconds on.
+        #[arg(long, value_parser = parse_command_at, allow_hyphen_values = true)]
+        command_at: Vec<(f64, [f64; 3])>,
     },
     /// Run as a ROS 2 node (what `ros2 launch reflex a1.launch.py` starts): until SIGINT/SIGTERM.
     /// Accepts `--ros-args` (remaps, `-p`, `--params-file`); the parameter `config` names the
@@ -254,7 +260,16 @@ fn real_main() -> anyhow::Result<()> {
             report,
             fault,
             settle,
-        } => run_cmd(config, duration, report, &fault, settle),
+            command,
+            command_at,
+        } => run_cmd(
+            config,
+            duration,
+            report,
+            &fault,
+            settle,
+            (command, &command_at),
+        ),
         Command::Node {
             config,
             duration,
@@ -403,12 +418,43 @@ fn fallback_fit_cmd(
     Ok(())
 }
 
+type Commands<'a> = (Option<[f64; 3]>, &'a [(f64, [f64; 3])]);
+
+fn parse_command(s: &str) -> Result<[f64; 3], String> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("expected vx,vy,yaw_rate (three numbers): {e}"))?;
+    match v.as_slice() {
+        [a, b, c] if v.iter().all(|x| x.is_finite()) => Ok([*a, *b, *c]),
+        _ => Err(format!(
+            "expected vx,vy,yaw_rate (three finite numbers), found `{s}`"
+        )),
+    }
+}
+
+fn parse_command_at(s: &str) -> Result<(f64, [f64; 3]), String> {
+    let (t, c) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected T:vx,vy,yaw_rate, found `{s}`"))?;
+    let t: f64 = t
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a time T ≥ 0 s before `:`, found `{t}`"))?;
+    if !(t.is_finite() && t >= 0.0) {
+        return Err(format!("expected a time T ≥ 0 s, found {t}"));
+    }
+    Ok((t, parse_command(c)?))
+}
+
 fn run_cmd(
     config: PathBuf,
     duration: f64,
     report: Option<PathBuf>,
     faults: &[String],
     settle: f64,
+    commands: Commands,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(
         settle.is_finite() && settle >= 0.0,
@@ -418,7 +464,9 @@ fn run_cmd(
         duration.is_finite() && duration > 0.0,
         "--duration: expected a time > 0 s, found {duration}"
     );
-    let cfg = config::load(&config)?.with_faults(faults)?;
+    let cfg = config::load(&config)?
+        .with_faults(faults)?
+        .with_commands(commands.0, commands.1)?;
     let progress = Arc::new(Progress::default());
     let total = (duration * cfg.config.rates.control_hz).round() as u64;
     let show = std::io::stderr().is_terminal();

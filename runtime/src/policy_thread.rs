@@ -14,7 +14,9 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
+use reflex_hardware::ros::teleop::{monotonic_ns, TwistSample};
 use reflex_hardware::RobotState;
+use reflex_policies::command::{CommandSource, LiveCommand};
 use reflex_policies::policy::{OnnxPolicy, PolicyTarget};
 use reflex_policies::Tick;
 use serde::Serialize;
@@ -90,6 +92,15 @@ impl PolicyThread {
     }
 }
 
+/// Where each tick's velocity command comes from: the run's command and schedule, and an
+/// operator's live stream when there is one.
+pub struct Commands {
+    /// Fixed command, schedule, limits, timeout.
+    pub source: CommandSource,
+    /// The teleop node's newest velocity command.
+    pub live: Option<Output<TwistSample>>,
+}
+
 /// Starts the policy thread. Returns it and the RT side's link.
 pub fn spawn(
     mut policy: OnnxPolicy,
@@ -97,6 +108,7 @@ pub fn spawn(
     first_state: &RobotState,
     timing: PolicyTiming,
     faults: PolicyFaults,
+    mut commands: Commands,
 ) -> std::io::Result<(PolicyThread, PolicyLink)> {
     let (state_in, mut state_out) = triple_buffer(&Snapshot {
         seq: u64::MAX,
@@ -154,6 +166,16 @@ pub fn spawn(
                 }
                 let seq = snap.seq;
                 let t0 = now_ns();
+                let tick_s = (seq * timing.decimation * timing.period_ns) as f64 / 1e9;
+                let live = commands.live.as_mut().map(|o| {
+                    let s = o.read();
+                    LiveCommand {
+                        seq: s.seq,
+                        received_ns: s.received_ns,
+                        command: [s.linear_m_s[0], s.linear_m_s[1], s.angular_rad_s[2]],
+                    }
+                });
+                policy.command = commands.source.at(tick_s, live.as_ref(), monotonic_ns());
                 if let Some(s) = faults.freeze_at(seq) {
                     if !lockstep {
                         // A real stall: the thread is stuck for the whole window.
@@ -208,6 +230,7 @@ pub fn spawn(
         late_results: 0,
         consecutive_late: 0,
         max_consecutive_late: 0,
+        waited_ns: 0,
     };
     Ok((PolicyThread { handle, shared }, link))
 }
@@ -223,6 +246,7 @@ pub struct PolicyLink {
     late_results: u64,
     consecutive_late: u64,
     max_consecutive_late: u64,
+    waited_ns: u64,
 }
 
 impl PolicyLink {
@@ -259,7 +283,9 @@ impl PolicyLink {
             buf.state.copy_from(state);
             self.state_in.publish();
             if self.timing.clock == ClockKind::Lockstep {
+                let t0 = now_ns();
                 self.wait_handled(k);
+                self.waited_ns = now_ns() - t0;
                 arrived |= self.pull();
             }
         }
@@ -288,6 +314,12 @@ impl PolicyLink {
         while self.shared.handled.load(Ordering::Acquire) <= seq && now_ns() < give_up {
             std::thread::park_timeout(Duration::from_millis(1));
         }
+    }
+
+    /// Lockstep only: how long this cycle waited for the policy thread (ns), then 0. The
+    /// wait stands in for the policy's own time: it is not part of the RT body's compute.
+    pub fn take_wait_ns(&mut self) -> u64 {
+        std::mem::take(&mut self.waited_ns)
     }
 
     /// The newest target (valid once [`Self::has_target`]).

@@ -104,8 +104,10 @@ pub struct SupervisorConfig {
     pub sensor_timeout_s: f64,
     /// No new sample for this long (s) is lost: safe stop (a fallback cannot control blind).
     pub sensor_lost_s: f64,
-    /// Joints beyond their limits by more than this (rad) are implausible.
+    /// Joints measured beyond their limits by more than this (rad) are implausible.
     pub joint_limit_margin_rad: f64,
+    /// Position targets beyond the limits by more than this (rad) are out-of-bounds actions.
+    pub target_limit_margin_rad: f64,
     /// A torque at the effort limit this long (s) is saturation.
     pub torque_saturation_s: f64,
     /// |roll| or |pitch| beyond this (rad) triggers the fallback (legged robots).
@@ -302,7 +304,7 @@ impl Supervisor {
     /// Checks a command before it is written: non-finite values, targets beyond the limits plus
     /// margin, feed-forward beyond the effort limit.
     pub fn check_command(&self, cmd: &JointCommand, spec: &RobotSpec) -> Option<Cause> {
-        let m = self.cfg.joint_limit_margin_rad;
+        let m = self.cfg.target_limit_margin_rad;
         for (i, lim) in spec.limits.iter().enumerate() {
             let vals = [
                 cmd.position_rad[i],
@@ -455,7 +457,7 @@ mod tests {
         let mut c = JointCommand::new(&s);
         c.kp[0] = 10.0;
         assert_eq!(sup.check_command(&c, &s), None);
-        c.position_rad[0] = 1.2;
+        c.position_rad[0] = 1.4;
         assert_eq!(sup.check_command(&c, &s), Some(Cause::ActionOutOfBounds));
         c.position_rad[0] = f64::NAN;
         assert_eq!(sup.check_command(&c, &s), Some(Cause::NonFiniteAction));

@@ -393,3 +393,152 @@ fn start_up_against_an_absent_robot_says_what_it_waited_for() {
     }
     assert_eq!(err.matches("no state").count(), 1, "said once: {err}");
 }
+
+/// The Go2 in the built-in simulator on the real-time clock under its HIMLoco policy, driven by
+/// a joystick node (Cyclone DDS) publishing `geometry_msgs/Twist` on /cmd_vel. Returns the run
+/// report and what the peer sent.
+fn go2_teleop(tag: &str, peer_args: &str, seconds: f64) -> (Value, Value) {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("reflex-ros-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(repo().join("launch/config/go2_policy.yaml"))
+        .unwrap()
+        .replace("../../", &format!("{}/", repo().display()))
+        .replace("clock: lockstep", "clock: realtime")
+        .replace("  command: [0.5, 0.0, 0.0]", "  command: [0.0, 0.0, 0.0]")
+        + "teleop:\n  only_loopback: true\n  twist: {topic: /cmd_vel, timeout_ms: 500, decay_ms: 500}\n";
+    std::fs::write(dir.join("go2_teleop.yaml"), text).unwrap();
+    let python = repo().join(".venv/bin/python");
+    let script = format!(
+        "set -e; ip link set lo up; ip link set lo multicast on; \
+         cd {peer}; {py} twist_peer.py --out {dir}/peer.json {peer_args} & \
+         {exe} run --config {dir}/go2_teleop.yaml --duration {seconds} --report {dir}/report.json > {dir}/run.log 2>&1; wait",
+        peer = repo().join("tests/peer").display(),
+        py = python.display(),
+        dir = dir.display(),
+        exe = env!("CARGO_BIN_EXE_reflex"),
+    );
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs");
+    let log = std::fs::read_to_string(dir.join("run.log")).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{}\n{log}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| -> Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}\n{log}")),
+        )
+        .unwrap()
+    };
+    (read("report.json"), read("peer.json"))
+}
+
+/// Mean forward speed over trace rows in [from, to) s.
+fn mean_speed(report: &Value, from: f64, to: f64) -> f64 {
+    let rows: Vec<f64> = report["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| (from..to).contains(&r["t_s"].as_f64().unwrap()))
+        .map(|r| r["forward_speed_m_s"].as_f64().unwrap())
+        .collect();
+    rows.iter().sum::<f64>() / rows.len().max(1) as f64
+}
+
+/// The first and last trace times with a non-zero commanded forward velocity.
+fn commanded_window(report: &Value) -> (f64, f64) {
+    let t: Vec<f64> = report["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["command"][0].as_f64().is_some_and(|v| v > 0.0))
+        .map(|r| r["t_s"].as_f64().unwrap())
+        .collect();
+    assert!(!t.is_empty(), "no velocity command reached the policy");
+    (t[0], *t.last().unwrap())
+}
+
+#[test]
+fn a_twist_stream_drives_the_simulated_go2_and_its_silence_stops_it() {
+    // The joystick asks for 0.5 m/s for 5 s, then goes quiet.
+    let (rep, peer) = go2_teleop(
+        "twist",
+        "--vx 0.5 --start 2.0 --stop 7.0 --duration 10",
+        10.0,
+    );
+    assert_eq!(
+        peer["matched"], true,
+        "the peer never matched the teleop node"
+    );
+    assert_eq!(
+        rep["supervisor"]["transitions"].as_array().unwrap().len(),
+        0,
+        "{}",
+        rep["supervisor"]
+    );
+    let accepted = rep["teleop"]["accepted"].as_u64().unwrap();
+    assert!(
+        accepted >= 90,
+        "accepted {accepted} of {} twists",
+        peer["sent"]
+    );
+    let (on, off) = commanded_window(&rep);
+    // Before the stream: standing. While it lasts (after 1.5 s to speed up): walking. After it
+    // stops, the command holds 0.5 s, decays over 0.5 s, and the robot comes to a stand.
+    let before = mean_speed(&rep, 2.5, on);
+    let during = mean_speed(&rep, on + 1.5, off - 0.8);
+    let after = mean_speed(&rep, off + 1.5, 10.0);
+    assert!(
+        before.abs() < 0.1,
+        "standing before the stream: {before} m/s"
+    );
+    assert!(
+        (0.3..=0.6).contains(&during),
+        "walking while the stream lasts: {during} m/s"
+    );
+    assert!(
+        after.abs() < 0.1,
+        "standing after the stream stopped: {after} m/s"
+    );
+    assert!(
+        off - on > 4.0 && off - on < 6.5,
+        "commanded for {} s",
+        off - on
+    );
+}
+
+#[test]
+fn hostile_twists_are_rejected_and_counted_with_the_robot_unaffected() {
+    let (rep, peer) = go2_teleop(
+        "twist_hostile",
+        "--vx 0.3 --start 2.0 --stop 5.0 --duration 6 --hostile",
+        6.0,
+    );
+    assert_eq!(peer["hostile"], 103);
+    let t = &rep["teleop"];
+    assert_eq!(t["non_finite"], 2, "{t}");
+    assert_eq!(t["too_large"], 1, "{t}");
+    assert!(
+        t["rate_limited"].as_u64().unwrap() >= 80,
+        "the 10 kHz burst: {t}"
+    );
+    assert_eq!(
+        rep["supervisor"]["transitions"].as_array().unwrap().len(),
+        0
+    );
+    let max_cmd = rep["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["command"][0].as_f64())
+        .fold(0.0f64, f64::max);
+    assert!(
+        max_cmd <= 0.3 + 1e-12,
+        "a hostile value reached the policy: {max_cmd}"
+    );
+}

@@ -18,11 +18,13 @@ use serde::Serialize;
 use crate::ros::bridge::IoSide;
 use crate::ros::mapping::CommandMessage;
 use crate::ros::msg::diagnostic_msgs::DiagnosticArray;
+use crate::ros::msg::geometry_msgs::Twist;
 use crate::ros::msg::geometry_msgs::WrenchStamped;
 use crate::ros::msg::nav_msgs::Odometry;
 use crate::ros::msg::sensor_msgs::{Imu, JointState};
 use crate::ros::msg::std_msgs::Float64MultiArray;
 use crate::ros::msg::trajectory_msgs::JointTrajectory;
+use crate::ros::teleop::{monotonic_ns, TeleopConfig, TeleopIo};
 use crate::ros::{BridgeConfig, BridgeError};
 
 fn err(what: &str, e: impl std::fmt::Debug) -> BridgeError {
@@ -94,12 +96,8 @@ enum CommandPublisher {
     Trajectory(ros2_client::Publisher<JointTrajectory>),
 }
 
-/// Creates the participant, node, topics and the I/O thread. Errors (no network, bad names)
-/// are returned here, before the robot moves.
-pub fn spawn(
-    cfg: BridgeConfig,
-    mut io: IoSide,
-) -> Result<JoinHandle<Result<(), String>>, BridgeError> {
+/// A participant, context and node for `cfg`'s identity and domain.
+fn node(cfg: &BridgeConfig) -> Result<(Context, Node), BridgeError> {
     let mut dpb = DomainParticipantBuilder::new(cfg.domain_id);
     if cfg.only_loopback {
         dpb = dpb.with_only_networks([Ipv4Addr::LOCALHOST]);
@@ -112,7 +110,7 @@ pub fn spawn(
         cfg.namespace.as_str()
     };
     let node_name = NodeName::new(ns, &cfg.node_name).map_err(|e| err("node name", e))?;
-    let mut node = context
+    let node = context
         .new_node(
             node_name,
             NodeOptions::new()
@@ -120,6 +118,16 @@ pub fn spawn(
                 .start_parameter_services(false),
         )
         .map_err(|e| err("ROS 2 node", e))?;
+    Ok((context, node))
+}
+
+/// Creates the participant, node, topics and the I/O thread. Errors (no network, bad names)
+/// are returned here, before the robot moves.
+pub fn spawn(
+    cfg: BridgeConfig,
+    mut io: IoSide,
+) -> Result<JoinHandle<Result<(), String>>, BridgeError> {
+    let (context, mut node) = node(&cfg)?;
     let joint_states = subscribe::<JointState>(
         &mut node,
         &cfg,
@@ -255,4 +263,51 @@ pub fn spawn(
 
 fn io_interface(io: &IoSide) -> bool {
     io.interface_is_trajectory()
+}
+
+/// Starts a teleop node: its own participant, a `geometry_msgs/Twist` subscription and an I/O
+/// thread that validates each message into the teleop slot until the owner stops it.
+pub fn spawn_teleop(
+    cfg: TeleopConfig,
+    mut io: TeleopIo,
+) -> Result<JoinHandle<Result<(), String>>, BridgeError> {
+    let (context, mut node) = node(&cfg.node)?;
+    let twist = subscribe::<Twist>(
+        &mut node,
+        &cfg.node,
+        &cfg.twist_topic,
+        "geometry_msgs",
+        "Twist",
+    )?;
+    let spinner = node.spinner().map_err(|e| err("ROS 2 spinner", e))?;
+    std::thread::Builder::new()
+        .name("reflex-teleop-spin".into())
+        .spawn(move || futures::executor::block_on(spinner.spin()))
+        .map_err(|e| err("spinner thread", e))?;
+    std::thread::Builder::new()
+        .name("reflex-teleop-io".into())
+        .spawn(move || -> Result<(), String> {
+            let _keep = (&node, &context);
+            futures::executor::block_on(async {
+                let mut tw = pin!(twist.async_stream());
+                loop {
+                    let shared = io.shared.clone();
+                    let stop = futures::future::poll_fn(|cx| {
+                        shared.waker.register(cx.waker());
+                        if shared.stopping() {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending
+                        }
+                    });
+                    futures::select_biased! {
+                        _ = stop.fuse() => return Ok(()),
+                        m = tw.next() => if let Some(Ok((m, _))) = m {
+                            io.on_twist(&m, monotonic_ns());
+                        },
+                    }
+                }
+            })
+        })
+        .map_err(|e| err("teleop I/O thread", e))
 }

@@ -12,6 +12,7 @@ pub mod mapping;
 pub mod msg;
 #[cfg(feature = "r2r")]
 pub mod r2r_transport;
+pub mod teleop;
 
 pub use bridge::{IoSide, RosRobot};
 pub use mapping::{CommandInterface, LoopStatus, Rejections, StampPolicy};

@@ -47,6 +47,9 @@ pub struct Config {
     /// The supervisor: thresholds and the certified fallback.
     #[serde(default)]
     pub safety: SafetySection,
+    /// Operator inputs over ROS 2 (teleop), with any backend.
+    #[serde(default)]
+    pub teleop: Option<TeleopSection>,
     /// Faults injected on purpose (see [`crate::faults`]).
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -133,6 +136,37 @@ impl LoadedConfig {
     }
 }
 
+impl LoadedConfig {
+    /// Sets the velocity command (`--command`) and adds schedule steps (`--command-at`) from the
+    /// command line, and checks the result like the config's own.
+    pub fn with_commands(
+        mut self,
+        command: Option<[f64; 3]>,
+        steps: &[(f64, [f64; 3])],
+    ) -> Result<LoadedConfig, ConfigError> {
+        if command.is_none() && steps.is_empty() {
+            return Ok(self);
+        }
+        let Some(p) = self.config.policy.as_mut() else {
+            return Err(self.invalid(
+                "policy",
+                "a `policy:` section: --command and --command-at drive a locomotion policy",
+                "nothing",
+            ));
+        };
+        if command.is_some() {
+            p.command = command;
+        }
+        p.command_schedule.extend(
+            steps
+                .iter()
+                .map(|&(at_s, command)| CommandStep { at_s, command }),
+        );
+        self.warnings = check(&self.file, &self.config)?;
+        Ok(self)
+    }
+}
+
 /// Reads, parses and checks a config file (bounded read, see `reflex_validate`). Checks that
 /// need the robot's joint list happen here too: the robot comes from the catalogue.
 pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
@@ -191,6 +225,9 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
     sections::check_safety(&mut ck, &c.safety);
     if let Some(p) = &c.policy {
         sections::check_policy(&mut ck, p);
+    }
+    if let Some(t) = &c.teleop {
+        sections::check_teleop(&mut ck, t, c.policy.is_some());
     }
     crate::faults::check(&mut ck, c);
     ck.finish()

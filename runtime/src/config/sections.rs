@@ -157,9 +157,74 @@ pub struct PolicySection {
     /// manifest's `command`.
     #[serde(default)]
     pub command: Option<[f64; 3]>,
+    /// Velocity commands that change during the run: each step holds from its time until the
+    /// next (before the first: `command`). A `teleop.twist` stream, once it speaks, overrides.
+    #[serde(default)]
+    pub command_schedule: Vec<CommandStep>,
     /// ONNX Runtime settings.
     #[serde(default)]
     pub onnxruntime: OnnxRuntimeSection,
+}
+
+/// One step of a velocity-command schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStep {
+    /// From when (s since start).
+    pub at_s: f64,
+    /// vx (m/s), vy (m/s), yaw rate (rad/s).
+    pub command: [f64; 3],
+}
+
+/// Operator inputs over ROS 2, with any backend (the simulator included).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeleopSection {
+    /// Node name of the teleop node.
+    #[serde(default = "default_teleop_node")]
+    pub node_name: String,
+    /// DDS domain; default: `ROS_DOMAIN_ID`, else 0.
+    #[serde(default)]
+    pub domain_id: Option<u16>,
+    /// Keep DDS traffic on loopback.
+    #[serde(default)]
+    pub only_loopback: bool,
+    /// A `geometry_msgs/Twist` velocity command for locomotion policies.
+    #[serde(default)]
+    pub twist: Option<TwistSection>,
+}
+
+fn default_teleop_node() -> String {
+    "reflex_teleop".into()
+}
+
+/// The velocity-command topic (teleop_twist_joy, nav2: `/cmd_vel`): vx = linear.x,
+/// vy = linear.y, yaw rate = angular.z, clipped to the manifest's `command_limits`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwistSection {
+    /// Topic.
+    #[serde(default = "default_twist_topic")]
+    pub topic: String,
+    /// A command holds this long after its message (ms); then it decays.
+    #[serde(default = "default_twist_timeout")]
+    pub timeout_ms: f64,
+    /// Time over which a stale command decays linearly to zero (ms).
+    #[serde(default = "default_twist_timeout")]
+    pub decay_ms: f64,
+    /// Most messages per second accepted (faster ones are dropped and counted).
+    #[serde(default = "default_twist_rate")]
+    pub max_rate_hz: f64,
+}
+
+fn default_twist_topic() -> String {
+    "/cmd_vel".into()
+}
+fn default_twist_timeout() -> f64 {
+    500.0
+}
+fn default_twist_rate() -> f64 {
+    200.0
 }
 
 /// ONNX Runtime settings.
@@ -218,8 +283,13 @@ pub struct SafetySection {
     pub sensor_timeout_ms: f64,
     /// No new sensor sample for this long triggers a safe stop (ms).
     pub sensor_lost_ms: f64,
-    /// Joints beyond their limits by more than this are implausible (rad).
+    /// Joints measured beyond their limits by more than this are implausible (rad).
     pub joint_limit_margin_rad: f64,
+    /// Position targets beyond a joint's limits by more than this are out-of-bounds actions
+    /// (fallback); targets within it are clamped to the limits, as the joint's hard stop would
+    /// do. Learned policies overshoot in fast gaits (HIMLoco's Go2 policy at 1 m/s: up to
+    /// 0.2 rad).
+    pub target_limit_margin_rad: f64,
     /// A torque at its effort limit this long triggers the fallback (ms).
     pub torque_saturation_ms: f64,
     /// |roll| or |pitch| beyond this triggers the fallback (rad).
@@ -240,6 +310,7 @@ impl Default for SafetySection {
             sensor_timeout_ms: 20.0,
             sensor_lost_ms: 200.0,
             joint_limit_margin_rad: 0.1,
+            target_limit_margin_rad: 0.3,
             torque_saturation_ms: 200.0,
             max_tilt_rad: 0.6,
             safe_stop_tilt_rad: 1.6,
@@ -501,6 +572,13 @@ pub(super) fn check_safety(c: &mut Checker, s: &SafetySection) {
         "rad",
     );
     c.range(
+        "safety.target_limit_margin_rad",
+        s.target_limit_margin_rad,
+        "a margin",
+        Range::closed(0.0, 3.0),
+        "rad",
+    );
+    c.range(
         "safety.torque_saturation_ms",
         s.torque_saturation_ms,
         "a time",
@@ -546,6 +624,29 @@ pub(super) fn check_policy(c: &mut Checker, p: &PolicySection) {
             "(m/s, m/s, rad/s)",
         );
     }
+    if p.command_schedule.len() > 10_000 {
+        c.error(
+            "policy.command_schedule",
+            "at most 10000 steps",
+            p.command_schedule.len(),
+        );
+    }
+    for (i, step) in p.command_schedule.iter().enumerate() {
+        c.range(
+            &format!("policy.command_schedule[{i}].at_s"),
+            step.at_s,
+            "a time",
+            Range::closed(0.0, 86_400.0),
+            "s",
+        );
+        c.each(
+            &format!("policy.command_schedule[{i}].command"),
+            &step.command,
+            "a finite velocity",
+            Range::finite(),
+            "(m/s, m/s, rad/s)",
+        );
+    }
     if p.onnxruntime.warmup_runs > 1000 {
         c.error(
             "policy.onnxruntime.warmup_runs",
@@ -558,6 +659,48 @@ pub(super) fn check_policy(c: &mut Checker, p: &PolicySection) {
             "policy.onnxruntime.providers",
             "at least one provider (cpu is always available)",
             "[]",
+        );
+    }
+}
+
+pub(super) fn check_teleop(c: &mut Checker, t: &TeleopSection, has_policy: bool) {
+    if let Some(tw) = &t.twist {
+        c.range(
+            "teleop.twist.timeout_ms",
+            tw.timeout_ms,
+            "a timeout",
+            Range::open_closed(0.0, 60_000.0),
+            "ms",
+        );
+        c.range(
+            "teleop.twist.decay_ms",
+            tw.decay_ms,
+            "a decay",
+            Range::closed(0.0, 60_000.0),
+            "ms",
+        );
+        c.range(
+            "teleop.twist.max_rate_hz",
+            tw.max_rate_hz,
+            "a rate",
+            Range::open_closed(0.0, 10_000.0),
+            "Hz",
+        );
+        let ok = tw.topic.starts_with('/') || !tw.topic.is_empty();
+        c.require(
+            ok && tw
+                .topic
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '/'),
+            "teleop.twist.topic",
+            "a ROS topic name (letters, digits, `_`, `/`)",
+            format!("`{}`", tw.topic),
+        );
+        c.require(
+            has_policy,
+            "teleop.twist",
+            "a `policy:` section: the velocity command goes to a locomotion policy",
+            "no policy",
         );
     }
 }

@@ -27,11 +27,14 @@ use crate::config::{BackendKind, ClockKind, ConfigError, LoadedConfig, TriggerKi
 use crate::control_loop::{ControlLoop, PolicyStage};
 use crate::faults::{FaultSchedule, Faulted, OperatorInput};
 use crate::plant::{Plant, SimPlant};
-use crate::policy_thread::{self, PolicyTiming};
+use crate::policy_thread::{self, Commands, PolicyTiming};
 use crate::rt::{self, now_ns, thread_cpu_ns, RtStatus};
 use crate::supervisor::Mode;
 use outcome::OutcomeTracker;
-use report::{FallbackInfo, PolicyReport, RunReport, SupervisorReport, TransitionReport};
+use report::{
+    FallbackInfo, PolicyReport, RunReport, SupervisorReport, TraceRow, TransitionReport,
+    TRACE_CAPACITY, TRACE_HZ,
+};
 use scheduler::{Scheduler, Trigger};
 
 /// Why a run could not start or finish.
@@ -102,6 +105,8 @@ pub struct CycleView<'a> {
     pub command: &'a JointCommand,
     /// Simulator ground truth after this cycle's physics (`None` on real robots).
     pub ground_truth: Option<GroundTruth>,
+    /// The velocity command of the policy's newest target (locomotion policies).
+    pub policy_command: Option<[f64; 3]>,
 }
 
 /// A per-cycle hook: recorders, outcome trackers, scenario metrics, test probes. Runs on the RT
@@ -214,6 +219,10 @@ fn drive<P: Plant>(
         eprintln!("[reflex] warning: {}: {w}", cfg.file.display());
     }
 
+    let mut teleop = match assemble::teleop_config(cfg, opts.remaps) {
+        Some(tc) => Some(assemble::build_teleop(cfg, &tc)?),
+        None => None,
+    };
     let mut policy_meta = None;
     let mut policy_thread = None;
     let stage = match loaded {
@@ -222,6 +231,7 @@ fn drive<P: Plant>(
             policy,
             impedance,
             interpolate,
+            commands,
         }) => {
             let providers = policy.providers();
             for p in &providers {
@@ -239,12 +249,17 @@ fn drive<P: Plant>(
                 decimation: cfg.policy_decimation(),
                 period_ns,
             };
+            let live = teleop.as_mut().and_then(|t| t.take_samples());
             let (thread, link) = policy_thread::spawn(
                 policy,
                 spec.num_joints(),
                 &RobotState::new(&spec),
                 timing,
                 schedule.policy.clone(),
+                Commands {
+                    source: commands,
+                    live,
+                },
             )
             .map_err(|e| RunError::Thread(format!("policy thread: {e}")))?;
             policy_thread = Some(thread);
@@ -305,6 +320,9 @@ fn drive<P: Plant>(
                         e => RunError::Hardware(e),
                     })?;
                 let operator = ctl.operator();
+                let trace_every = ((control_hz / TRACE_HZ).round() as u64).max(1);
+                let rows = (cycles_total / trace_every + 1).min(TRACE_CAPACITY as u64) as usize;
+                let mut trace: Vec<TraceRow> = Vec::with_capacity(rows);
                 let mut tracker = OutcomeTracker::new(kind);
                 let mut window_from: Option<f64> = None;
                 let mut status = LoopStatus::default();
@@ -375,7 +393,23 @@ fn drive<P: Plant>(
                         state: ctl.state(),
                         command: ctl.command(),
                         ground_truth,
+                        policy_command: ctl
+                            .policy_link()
+                            .filter(|l| l.has_target())
+                            .map(|l| l.target().command),
                     };
+                    if n.is_multiple_of(trace_every) && trace.len() < trace.capacity() {
+                        let v = ground_truth.as_ref().map(outcome::planar_velocity);
+                        trace.push(TraceRow {
+                            t_s: view.time_s,
+                            mode: view.mode,
+                            base_height_m: ground_truth.map(|g| g.base_position_m[2]),
+                            forward_speed_m_s: v.map(|v| v.0),
+                            lateral_speed_m_s: v.map(|v| v.1),
+                            yaw_rate_rad_s: v.map(|v| v.2),
+                            command: view.policy_command,
+                        });
+                    }
                     for o in observers.iter_mut() {
                         o.on_cycle(&view);
                     }
@@ -390,15 +424,19 @@ fn drive<P: Plant>(
                 if let Some(p) = progress {
                     p.done.store(true, Ordering::Release);
                 }
-                Ok((ctl, rt_status, tracker, wall_s))
+                Ok((ctl, rt_status, tracker, wall_s, trace))
             })
             .map_err(|e| RunError::Thread(format!("RT thread: {e}")))?;
         rt.join()
             .map_err(|_| RunError::Thread("the RT thread panicked".into()))?
     });
-    // Whatever happened to the RT thread, the policy thread ends here.
+    // Whatever happened to the RT thread, the policy thread and the teleop node end here.
     let policy_thread = policy_thread.map(|t| t.stop());
-    let (ctl, rt_status, tracker, wall_s) = result?;
+    let teleop_counts = teleop.as_mut().map(|t| {
+        let _ = t.shutdown();
+        t.counts()
+    });
+    let (ctl, rt_status, tracker, wall_s, trace) = result?;
     let s = &ctl.stats;
     let sup = ctl.supervisor();
     let sim_s = s.cycles as f64 / control_hz;
@@ -458,6 +496,8 @@ fn drive<P: Plant>(
         outcome: tracker.finish(),
         bridge: ctl.robot().bridge_report(),
         policy,
+        teleop: teleop_counts,
         warnings,
+        trace,
     })
 }

@@ -54,6 +54,17 @@ pub fn yaw_rad(q: [f64; 4]) -> f64 {
     (2.0 * (w * z + x * y)).atan2(1.0 - 2.0 * (y * y + z * z))
 }
 
+/// Velocity along the heading, to the left, and the yaw rate of the base (from ground truth).
+pub fn planar_velocity(gt: &GroundTruth) -> (f64, f64, f64) {
+    let yaw = yaw_rad(gt.base_orientation_xyzw);
+    let [vx, vy, _] = gt.base_linear_velocity_m_s;
+    (
+        vx * yaw.cos() + vy * yaw.sin(),
+        -vx * yaw.sin() + vy * yaw.cos(),
+        gt.base_angular_velocity_rad_s[2],
+    )
+}
+
 /// Accumulates the outcome over a run.
 #[derive(Debug, Clone)]
 pub struct OutcomeTracker {
@@ -118,11 +129,10 @@ impl OutcomeTracker {
                 self.max_h = self.max_h.max(self.last_h);
                 self.max_roll = self.max_roll.max(r.abs());
                 self.max_pitch = self.max_pitch.max(p.abs());
-                let yaw = yaw_rad(gt.base_orientation_xyzw);
-                let [vx, vy, _] = gt.base_linear_velocity_m_s;
-                self.sum_fwd += vx * yaw.cos() + vy * yaw.sin();
-                self.sum_lat += -vx * yaw.sin() + vy * yaw.cos();
-                self.sum_yaw += gt.base_angular_velocity_rad_s[2];
+                let (fwd, lat, yaw_rate) = planar_velocity(&gt);
+                self.sum_fwd += fwd;
+                self.sum_lat += lat;
+                self.sum_yaw += yaw_rate;
                 self.samples += 1;
             }
             RobotKind::Arm => {

@@ -71,8 +71,38 @@ pub struct RunReport {
     pub bridge: Option<BridgeReport>,
     /// The learned policy, when the config runs one.
     pub policy: Option<PolicyReport>,
+    /// Teleop messages accepted and rejected (when the config has a `teleop:` section).
+    pub teleop: Option<reflex_hardware::ros::teleop::TeleopCounts>,
     /// Warnings about the config and the run (accepted, but probably not what was meant).
     pub warnings: Vec<String>,
+    /// The run sampled at [`TRACE_HZ`]: what happened when (simulator ground truth where it
+    /// exists).
+    pub trace: Vec<TraceRow>,
+}
+
+/// Rate of the run report's trace (Hz).
+pub const TRACE_HZ: f64 = 10.0;
+
+/// Rows the trace holds at most (an hour at 10 Hz); later cycles are not traced.
+pub const TRACE_CAPACITY: usize = 36_000;
+
+/// One row of the trace.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct TraceRow {
+    /// Loop time (s).
+    pub t_s: f64,
+    /// Who commanded.
+    pub mode: Mode,
+    /// Base height (m, ground truth).
+    pub base_height_m: Option<f64>,
+    /// Velocity along the base's heading (m/s, ground truth).
+    pub forward_speed_m_s: Option<f64>,
+    /// Velocity to the base's left (m/s, ground truth).
+    pub lateral_speed_m_s: Option<f64>,
+    /// Yaw rate (rad/s, ground truth).
+    pub yaw_rate_rad_s: Option<f64>,
+    /// The policy's velocity command (locomotion).
+    pub command: Option<[f64; 3]>,
 }
 
 /// A transition with its time.
