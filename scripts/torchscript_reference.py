@@ -12,6 +12,7 @@ Usage:
   torchscript_reference.py ARCHIVE --onnx MODEL.onnx [-n 100]  # compare with onnxruntime
   torchscript_reference.py ARCHIVE --save-ref FILE [-n 100]    # write inputs + float64 outputs (text)
   torchscript_reference.py ARCHIVE --describe                  # recognised exporter shape
+  torchscript_reference.py ARCHIVE --eval IN.f32 OUT.f64       # float32 rows in, float64 outputs out
 
 Only the numpy/onnxruntime parts need the venv; --dump and --describe need numpy only.
 """
@@ -425,8 +426,17 @@ def main():
     ap.add_argument("--save-ref")
     ap.add_argument("-n", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval", nargs=2, metavar=("IN_F32", "OUT_F64"),
+                    help="evaluate little-endian float32 rows from IN_F32, write float64 outputs to OUT_F64")
     args = ap.parse_args()
     a = Archive(args.archive)
+    if args.eval:
+        n_in = first_linear_in(a, a.root)
+        x = np.fromfile(args.eval[0], dtype="<f4").reshape(-1, n_in)
+        y = np.concatenate([Interpreter(a, np.float64).run(a.root, x[i:i + 1].astype(np.float64))
+                            for i in range(x.shape[0])])
+        y.astype("<f8").tofile(args.eval[1])
+        return
     if args.dump:
         a.dump()
         print("\n# tensors (float32 unless noted)")

@@ -51,8 +51,10 @@ pub enum ImportFailure {
 pub struct Agreement {
     /// Observation rows compared.
     pub rows: usize,
-    /// Largest |ONNX Runtime − the archive's own weights evaluated in f64|.
+    /// Largest |ONNX Runtime − the archive's own weights evaluated exactly (f64)|.
     pub max_abs_diff: f64,
+    /// The same against an f32 evaluation, the arithmetic torch runs the archive in.
+    pub max_abs_diff_f32: f64,
 }
 
 /// Largest difference accepted between a conversion and its source.
@@ -90,21 +92,24 @@ pub fn agreement(
             m.output_len()
         )));
     }
-    let mut worst = 0.0f64;
+    let (mut worst, mut worst64) = (0.0f64, 0.0f64);
     let mut y = vec![0.0f32; n_out];
     for x in onnx_writer::probe_inputs(n_in, rows, 7) {
         let x32: Vec<f32> = x.iter().map(|v| *v as f32).collect();
         m.run(&x32, &mut y)?;
-        // The reference sees exactly the f32 inputs ONNX Runtime sees.
+        // The references see exactly the f32 inputs ONNX Runtime sees.
+        let r32 = d.policy.forward_f32(&x32);
         let xr: Vec<f64> = x32.iter().map(|v| *v as f64).collect();
-        let r = d.policy.forward(&xr);
-        for (a, b) in y.iter().zip(&r) {
-            worst = worst.max((*a as f64 - b).abs());
+        let r64 = d.policy.forward(&xr);
+        for ((a, b), c) in y.iter().zip(&r32).zip(&r64) {
+            worst = worst.max((*a - *b).abs() as f64);
+            worst64 = worst64.max((*a as f64 - c).abs());
         }
     }
     Ok(Agreement {
         rows,
-        max_abs_diff: worst,
+        max_abs_diff: worst64,
+        max_abs_diff_f32: worst,
     })
 }
 

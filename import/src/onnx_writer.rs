@@ -218,17 +218,25 @@ pub fn to_onnx(d: &Description, doc: &str) -> Vec<u8> {
     model.encode_to_vec()
 }
 
-/// `count` deterministic pseudo-random observation rows of `width` in [-2, 2] (standard
-/// normal-ish spread), for comparing a conversion against its source.
+/// `count` deterministic pseudo-random observation rows of `width`, standard normal (the spread
+/// of normalised observations), for comparing a conversion against its source.
 pub fn probe_inputs(width: usize, count: usize, seed: u64) -> Vec<Vec<f64>> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    let mut next = move || {
+    let mut uniform = move || {
         s = s
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
+        ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     };
     (0..count)
-        .map(|_| (0..width).map(|_| next()).collect())
+        .map(|_| {
+            (0..width)
+                .map(|_| {
+                    // Box-Muller.
+                    let (u, v) = (uniform(), uniform());
+                    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+                })
+                .collect()
+        })
         .collect()
 }

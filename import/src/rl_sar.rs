@@ -363,10 +363,13 @@ pub fn import(config: &Path, base: &Path, robot: Option<&str>) -> Result<Importe
             return Err(c.refuse("observations", "each term once", format!("`{name}` twice")));
         }
         terms.push(term);
-        if let Some(s) = scale {
-            if s != TermScale::All(1.0) {
-                scales.insert(term, s);
-            }
+        let unit = match &scale {
+            Some(TermScale::All(x)) => *x == 1.0,
+            Some(TermScale::PerElement(v)) => v.iter().all(|x| *x == 1.0),
+            None => true,
+        };
+        if let (Some(s), false) = (scale, unit) {
+            scales.insert(term, s);
         }
     }
     let frame: usize = terms

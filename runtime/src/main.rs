@@ -206,10 +206,11 @@ fn import_cmd(what: ImportCommand) -> anyhow::Result<()> {
             }
             if let Some(a) = r.agreement {
                 println!(
-                    "conversion checked: ONNX Runtime vs the archive's weights on {} random observations, max |Δ| = {:.2e} (tolerance {:e})",
+                    "conversion checked: ONNX Runtime vs the archive's weights on {} random observations, max |Δ| = {:.2e} (tolerance {:e}; {:.2e} against the archive evaluated in f32)",
                     a.rows,
                     a.max_abs_diff,
-                    reflex_import::TOLERANCE
+                    reflex_import::TOLERANCE,
+                    a.max_abs_diff_f32
                 );
             }
             println!(
@@ -231,10 +232,11 @@ fn import_cmd(what: ImportCommand) -> anyhow::Result<()> {
             );
             println!("{d}");
             println!(
-                "wrote {}: ONNX Runtime vs the archive's weights on {} random observations, max |Δ| = {:.2e}",
+                "wrote {}: ONNX Runtime vs the archive's weights on {} random observations, max |Δ| = {:.2e} ({:.2e} against the archive evaluated in f32)",
                 out.display(),
                 a.rows,
-                a.max_abs_diff
+                a.max_abs_diff,
+                a.max_abs_diff_f32
             );
             Ok(())
         }

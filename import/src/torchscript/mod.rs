@@ -809,32 +809,111 @@ pub fn describe(path: &Path) -> Result<Description, ImportError> {
 
 // ============================================================================ reference forward
 
-fn mlp_forward(layers: &[Layer], mut x: Vec<f64>) -> Vec<f64> {
+/// The arithmetic a reference forward runs in: f64 (exact-ish) or f32 (what torch computes).
+trait Scalar:
+    Copy
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Div<Output = Self>
+    + PartialOrd
+{
+    fn of(v: f64) -> Self;
+    fn exp_m1(self) -> Self;
+    fn sqrt(self) -> Self;
+}
+
+impl Scalar for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn exp_m1(self) -> Self {
+        f64::exp_m1(self)
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+}
+
+impl Scalar for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn exp_m1(self) -> Self {
+        f32::exp_m1(self)
+    }
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+}
+
+fn mlp_forward<T: Scalar>(layers: &[Layer], mut x: Vec<T>) -> Vec<T> {
     for l in layers {
         match l {
             Layer::Linear { w, b } => {
                 let (o, n) = (w.shape[0], w.shape[1]);
-                let mut y = vec![0.0; o];
-                for (i, yi) in y.iter_mut().enumerate() {
+                let mut y = Vec::with_capacity(o);
+                for i in 0..o {
                     let row = &w.data[i * n..(i + 1) * n];
-                    let mut s = b[i] as f64;
+                    let mut s = T::of(b[i] as f64);
                     for j in 0..n {
-                        s += row[j] as f64 * x[j];
+                        s = s + T::of(row[j] as f64) * x[j];
                     }
-                    *yi = s;
+                    y.push(s);
                 }
                 x = y;
             }
             Layer::Elu { alpha } => {
                 for v in x.iter_mut() {
-                    if *v <= 0.0 {
-                        *v = alpha * v.exp_m1();
+                    if *v <= T::of(0.0) {
+                        *v = T::of(*alpha) * v.exp_m1();
                     }
                 }
             }
         }
     }
     x
+}
+
+fn policy_forward<T: Scalar>(p: &Policy, obs: &[T]) -> Vec<T> {
+    assert_eq!(obs.len(), p.input_dim(), "observation width");
+    match p {
+        Policy::Mlp {
+            normalizer, layers, ..
+        } => {
+            let mut x = obs.to_vec();
+            if let Some(n) = normalizer {
+                for (i, v) in x.iter_mut().enumerate() {
+                    *v = (*v - T::of(n.mean[i] as f64)) / (T::of(n.std[i] as f64) + T::of(n.eps));
+                }
+            }
+            mlp_forward(layers, x)
+        }
+        Policy::Him {
+            estimator,
+            actor,
+            glue,
+            ..
+        } => {
+            let e = mlp_forward(estimator, obs.to_vec());
+            let mut a = vec![];
+            for piece in glue {
+                match *piece {
+                    Piece::Obs { start, end } => a.extend_from_slice(&obs[start..end]),
+                    Piece::Est { start, end } => a.extend_from_slice(&e[start..end]),
+                    Piece::EstL2Normalized { start, end, eps } => {
+                        let z = &e[start..end];
+                        let mut n = z.iter().fold(T::of(0.0), |acc, v| acc + *v * *v).sqrt();
+                        if n < T::of(eps) {
+                            n = T::of(eps);
+                        }
+                        a.extend(z.iter().map(|v| *v / n));
+                    }
+                }
+            }
+            mlp_forward(actor, a)
+        }
+    }
 }
 
 impl Policy {
@@ -854,41 +933,12 @@ impl Policy {
     /// One observation row in, one action row out, computed in f64 from the f32 weights
     /// (panics if `obs` is not [`Self::input_dim`] wide).
     pub fn forward(&self, obs: &[f64]) -> Vec<f64> {
-        assert_eq!(obs.len(), self.input_dim(), "observation width");
-        match self {
-            Policy::Mlp {
-                normalizer, layers, ..
-            } => {
-                let mut x = obs.to_vec();
-                if let Some(n) = normalizer {
-                    for (i, v) in x.iter_mut().enumerate() {
-                        *v = (*v - n.mean[i] as f64) / (n.std[i] as f64 + n.eps);
-                    }
-                }
-                mlp_forward(layers, x)
-            }
-            Policy::Him {
-                estimator,
-                actor,
-                glue,
-                ..
-            } => {
-                let e = mlp_forward(estimator, obs.to_vec());
-                let mut a = vec![];
-                for p in glue {
-                    match *p {
-                        Piece::Obs { start, end } => a.extend_from_slice(&obs[start..end]),
-                        Piece::Est { start, end } => a.extend_from_slice(&e[start..end]),
-                        Piece::EstL2Normalized { start, end, eps } => {
-                            let z = &e[start..end];
-                            let n = z.iter().map(|v| v * v).sum::<f64>().sqrt().max(eps);
-                            a.extend(z.iter().map(|v| v / n));
-                        }
-                    }
-                }
-                mlp_forward(actor, a)
-            }
-        }
+        policy_forward(self, obs)
+    }
+
+    /// The same in f32, the arithmetic torch itself runs the archive in.
+    pub fn forward_f32(&self, obs: &[f32]) -> Vec<f32> {
+        policy_forward(self, obs)
     }
 }
 
