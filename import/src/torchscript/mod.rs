@@ -851,17 +851,19 @@ fn mlp_forward<T: Scalar>(layers: &[Layer], mut x: Vec<T>) -> Vec<T> {
     for l in layers {
         match l {
             Layer::Linear { w, b } => {
-                let (o, n) = (w.shape[0], w.shape[1]);
-                let mut y = Vec::with_capacity(o);
-                for i in 0..o {
-                    let row = &w.data[i * n..(i + 1) * n];
-                    let mut s = T::of(b[i] as f64);
-                    for j in 0..n {
-                        s = s + T::of(row[j] as f64) * x[j];
-                    }
-                    y.push(s);
-                }
-                x = y;
+                let n = w.shape[1];
+                x = w
+                    .data
+                    .chunks_exact(n)
+                    .zip(b)
+                    .map(|(row, bias)| {
+                        row.iter()
+                            .zip(&x)
+                            .fold(T::of(*bias as f64), |s, (wij, xj)| {
+                                s + T::of(*wij as f64) * *xj
+                            })
+                    })
+                    .collect();
             }
             Layer::Elu { alpha } => {
                 for v in x.iter_mut() {
