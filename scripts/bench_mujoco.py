@@ -12,6 +12,7 @@ import time
 import mujoco
 
 A1_STAND = {"hip": 0.0, "thigh": 0.9, "calf": -1.5}
+LEGGED = ("a1", "go2")
 
 
 def build(urdf: str, model: str, dt: float, kp: float, kd: float, armature: float):
@@ -22,7 +23,7 @@ def build(urdf: str, model: str, dt: float, kp: float, kd: float, armature: floa
     for g in spec.geoms:
         g.contype, g.conaffinity = 1, 0
     root = spec.worldbody.first_body()
-    if model == "a1":
+    if model in LEGGED:
         root.add_freejoint()
         root.pos = [0, 0, 0.32]
         spec.worldbody.add_geom(type=mujoco.mjtGeom.mjGEOM_PLANE, size=[50, 50, 0.1], friction=[1.0, 0.005, 0.0001],
@@ -32,7 +33,7 @@ def build(urdf: str, model: str, dt: float, kp: float, kd: float, armature: floa
         if j.type == mujoco.mjtJoint.mjJNT_FREE:
             continue
         j.armature = armature
-        effort = 33.5 if model == "a1" else 87.0
+        effort = j.actfrcrange[1] if j.actfrcrange[1] > 0 else (33.5 if model in LEGGED else 87.0)
         act = spec.add_actuator(name=j.name, target=j.name, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         act.gainprm[0] = kp
         act.gaintype = mujoco.mjtGain.mjGAIN_FIXED
@@ -41,12 +42,12 @@ def build(urdf: str, model: str, dt: float, kp: float, kd: float, armature: floa
         act.forcelimited = True
         act.forcerange = [-effort, effort]
         q = 0.0
-        if model == "a1":
+        if model in LEGGED:
             q = next(v for k, v in A1_STAND.items() if k in j.name)
         targets.append(q)
     m = spec.compile()
     d = mujoco.MjData(m)
-    if model == "a1":
+    if model in LEGGED:
         d.qpos[7:] = targets
     d.ctrl[:] = targets
     return m, d
@@ -55,11 +56,11 @@ def build(urdf: str, model: str, dt: float, kp: float, kd: float, armature: floa
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--urdf", required=True)
-    ap.add_argument("--model", choices=["a1", "panda"], required=True)
+    ap.add_argument("--model", choices=["a1", "go2", "panda"], required=True)
     ap.add_argument("--dt", type=float, default=0.002)
     ap.add_argument("--seconds", type=float, default=10.0)
     args = ap.parse_args()
-    kp, kd, arm = (60.0, 2.0, 0.01) if args.model == "a1" else (600.0, 50.0, 0.1)
+    kp, kd, arm = (60.0, 2.0, 0.01) if args.model in LEGGED else (600.0, 50.0, 0.1)
     m, d = build(args.urdf, args.model, args.dt, kp, kd, arm)
     steps = int(round(args.seconds / args.dt))
     mujoco.mj_step(m, d, nstep=100)  # warm-up
@@ -74,7 +75,7 @@ def main():
         "steps_per_s": steps / wall,
         "realtime_factor": steps * args.dt / wall,
         "nbody": m.nbody,
-        "base_height_m": float(d.qpos[2]) if args.model == "a1" else None,
+        "base_height_m": float(d.qpos[2]) if args.model in LEGGED else None,
     }
     print(json.dumps(out))
 

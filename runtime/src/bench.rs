@@ -57,7 +57,16 @@ pub enum BenchCommand {
         #[arg(long, default_value = ".venv/bin/python")]
         python: String,
     },
-    /// Simulator steps per second for the A1 and the Panda, next to MuJoCo on the same URDF.
+    /// The Go2 under the HIMLoco policy in Reflex's simulator, next to the same policy in
+    /// MuJoCo on the same URDF: speed, yaw rate, height and attitude per velocity command.
+    Walk {
+        /// Python interpreter with the `mujoco` and `onnxruntime` packages (skipped when
+        /// missing).
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+    },
+    /// Simulator steps per second for the A1, the Go2 and the Panda, next to MuJoCo on the same
+    /// URDF.
     Sim {
         /// Physics step (s).
         #[arg(long, default_value_t = 0.002)]
@@ -83,6 +92,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Policy { iterations, python } => bench_policy(iterations, &python),
         BenchCommand::Mlp { iterations } => bench_mlp(iterations),
         BenchCommand::Ros { seconds, python } => bench_ros(seconds, &python),
+        BenchCommand::Walk { python } => bench_walk(&python),
         BenchCommand::Sim {
             dt,
             seconds,
@@ -255,6 +265,11 @@ fn bench_sim(dt: f64, seconds: f64, python: &str) -> anyhow::Result<()> {
             "hardware/models/a1/a1.urdf",
         ),
         (
+            "go2",
+            "launch/config/go2_stand.yaml",
+            "hardware/models/go2/go2.urdf",
+        ),
+        (
             "panda",
             "launch/config/panda_hold.yaml",
             "hardware/models/panda/panda.urdf",
@@ -300,6 +315,111 @@ fn mujoco(python: &str, model: &str, urdf: &str, dt: f64, seconds: f64) -> anyho
     v["steps_per_s"]
         .as_f64()
         .context("no steps_per_s in its output")
+}
+
+/// The velocity commands of the policy's MuJoCo reference table.
+const WALK_COMMANDS: [[f64; 3]; 6] = [
+    [0.0, 0.0, 0.0],
+    [0.5, 0.0, 0.0],
+    [1.0, 0.0, 0.0],
+    [0.5, 0.0, 0.5],
+    [0.0, 0.3, 0.0],
+    [0.0, 0.0, 1.0],
+];
+
+fn bench_walk(python: &str) -> anyhow::Result<()> {
+    println!(
+        "reflex bench walk: the Go2 under rl_sar's HIMLoco policy, 8 s measured after 2 s of walking"
+    );
+    println!(
+        "  Reflex: launch/config/go2_policy.yaml (Rapier, stand-up from lying, PD at 1 kHz); MuJoCo: scripts/mujoco_go2_walk.py (same URDF, starts standing, PD at 500 Hz)"
+    );
+    println!(
+        "  {:<18} | {:>8} {:>8} {:>8} {:>13} {:>12} {:>5} | {:>8} {:>8} {:>8} {:>13} {:>12} {:>5}",
+        "command",
+        "fwd m/s",
+        "lat m/s",
+        "yaw r/s",
+        "height m",
+        "roll/pitch",
+        "fell",
+        "fwd m/s",
+        "lat m/s",
+        "yaw r/s",
+        "height m",
+        "roll/pitch",
+        "fell"
+    );
+    for cmd in WALK_COMMANDS {
+        let mut cfg = config::load(Path::new("launch/config/go2_policy.yaml"))?;
+        if let Some(p) = cfg.config.policy.as_mut() {
+            p.command = Some(cmd);
+        }
+        // The policy takes over at ~1.5 s: 2 s of settling, then 8 s measured.
+        let rep = driver::run(
+            &cfg,
+            RunOptions {
+                duration_s: Some(11.5),
+                settle_s: Some(2.0),
+                ..Default::default()
+            },
+        )?;
+        let ours = match rep.outcome {
+            Some(crate::driver::outcome::RobotOutcome::Legged {
+                min_base_height_m,
+                max_base_height_m,
+                max_abs_roll_rad,
+                max_abs_pitch_rad,
+                mean_forward_speed_m_s,
+                mean_lateral_speed_m_s,
+                mean_yaw_rate_rad_s,
+                ..
+            }) => format!(
+                "{:>8.3} {:>8.3} {:>8.3} {:>6.3}–{:<6.3} {:>5.2}/{:<6.2} {:>5}",
+                mean_forward_speed_m_s,
+                mean_lateral_speed_m_s,
+                mean_yaw_rate_rad_s,
+                min_base_height_m,
+                max_base_height_m,
+                max_abs_roll_rad,
+                max_abs_pitch_rad,
+                if min_base_height_m < 0.15 || !rep.supervisor.transitions.is_empty() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            ),
+            _ => "no outcome".into(),
+        };
+        let c: Vec<String> = cmd.iter().map(|v| v.to_string()).collect();
+        let theirs = match python_json(
+            python,
+            &["scripts/mujoco_go2_walk.py", "--cmd", &c[0], &c[1], &c[2]],
+        ) {
+            Ok(v) => {
+                let r = &v["runs"][0];
+                let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+                format!(
+                    "{:>8.3} {:>8.3} {:>8.3} {:>6.3}–{:<6.3} {:>5.2}/{:<6.2} {:>5}",
+                    f("mean_forward_speed_body_m_s"),
+                    f("mean_lateral_speed_body_m_s"),
+                    f("mean_yaw_rate_rad_s"),
+                    f("height_min_m"),
+                    f("height_max_m"),
+                    f("max_abs_roll_rad"),
+                    f("max_abs_pitch_rad"),
+                    if r["fell"].as_bool().unwrap_or(true) {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                )
+            }
+            Err(e) => format!("mujoco not run: {e:#}"),
+        };
+        println!("  {:<18} | {ours} | {theirs}", format!("{cmd:?}"));
+    }
+    Ok(())
 }
 
 /// Runs a Python baseline script and reads the one JSON line it prints.

@@ -129,6 +129,12 @@ impl Default for SupervisorConfig {
 
 const LOG_CAPACITY: usize = 64;
 
+/// Whether `span` has passed between `since` and `now` (s), robust to the rounding of loop
+/// times computed as cycles × period (a nanosecond of slack).
+fn elapsed(now: f64, since: f64, span: f64) -> bool {
+    now - since >= span - 1e-9
+}
+
 /// The supervisor's state. Owned by the RT loop.
 pub struct Supervisor {
     cfg: SupervisorConfig,
@@ -248,7 +254,7 @@ impl Supervisor {
             self.last_sample_s = Some(now_s);
         }
         if let Some(last) = self.last_sample_s {
-            if now_s - last >= self.cfg.sensor_timeout_s {
+            if elapsed(now_s, last, self.cfg.sensor_timeout_s) {
                 return Some(Cause::SensorStale);
             }
         }
@@ -276,7 +282,7 @@ impl Supervisor {
     /// Whether no new sample has arrived for longer than the lost threshold.
     pub fn sensors_lost(&self, now_s: f64) -> bool {
         self.last_sample_s
-            .is_some_and(|last| now_s - last >= self.cfg.sensor_lost_s)
+            .is_some_and(|last| elapsed(now_s, last, self.cfg.sensor_lost_s))
     }
 
     /// |roll| or |pitch| of a legged robot's base beyond the fallback limit (`Some(false)`) or
@@ -350,7 +356,7 @@ impl Supervisor {
             return None;
         }
         let since = *self.saturated_since_s.get_or_insert(now_s);
-        (now_s - since >= self.cfg.torque_saturation_s).then_some(Cause::TorqueSaturated)
+        elapsed(now_s, since, self.cfg.torque_saturation_s).then_some(Cause::TorqueSaturated)
     }
 
     /// Writes the safe-stop command: hold nothing, damp every joint.

@@ -109,3 +109,114 @@ pub fn spec_of(model: &str) -> reflex_hardware::RobotSpec {
         .spec()
         .expect("catalogue spec")
 }
+
+/// Watches every cycle of a run for what every fault test demands: commands inside the limits
+/// and continuous, the robot up (after `from_cycle`), each transition in its own cycle.
+pub struct SafetyWatch {
+    spec: reflex_hardware::RobotSpec,
+    from_cycle: u64,
+    min_allowed_m: f64,
+    /// Cycles seen.
+    pub cycles: u64,
+    /// Lowest base height after `from_cycle` (m).
+    pub min_height_m: f64,
+    /// Largest |roll| or |pitch| after `from_cycle` (rad).
+    pub max_tilt_rad: f64,
+    /// The first commands outside the limits.
+    pub bad_commands: Vec<String>,
+    /// The mode of every cycle.
+    pub modes: Vec<reflex_runtime::supervisor::Mode>,
+    /// Largest change of a position target between two cycles (rad).
+    pub max_step_rad: f64,
+    prev_q: Option<Vec<f64>>,
+}
+
+impl SafetyWatch {
+    /// A watch for `spec`'s robot that must stay above `min_height_m` from `from_cycle` on.
+    pub fn new(spec: reflex_hardware::RobotSpec, from_cycle: u64, min_height_m: f64) -> Self {
+        Self {
+            spec,
+            from_cycle,
+            min_allowed_m: min_height_m,
+            cycles: 0,
+            min_height_m: f64::INFINITY,
+            max_tilt_rad: 0.0,
+            bad_commands: Vec::new(),
+            modes: Vec::new(),
+            max_step_rad: 0.0,
+            prev_q: None,
+        }
+    }
+
+    /// Commands within limits and continuous; every transition commanded by its new mode in
+    /// its own cycle.
+    pub fn assert_commands(&self, what: &str, rep: &reflex_runtime::driver::report::RunReport) {
+        assert_eq!(self.cycles, rep.cycles);
+        assert!(
+            self.bad_commands.is_empty(),
+            "{what}: commands outside the limits: {:?}",
+            self.bad_commands
+        );
+        assert!(
+            self.max_step_rad <= 0.05 + 1e-9,
+            "{what}: a position target jumped {} rad in one cycle",
+            self.max_step_rad
+        );
+        for t in &rep.supervisor.transitions {
+            let tr = &t.transition;
+            assert_eq!(
+                self.modes[tr.cycle as usize], tr.to,
+                "{what}: cycle {} was not commanded by {:?}",
+                tr.cycle, tr.to
+            );
+            if tr.cycle > 0 {
+                assert_eq!(
+                    self.modes[tr.cycle as usize - 1],
+                    tr.from,
+                    "{what}: mode before the transition"
+                );
+            }
+        }
+    }
+
+    /// [`Self::assert_commands`], and the robot did not fall.
+    pub fn assert_safe(&self, what: &str, rep: &reflex_runtime::driver::report::RunReport) {
+        self.assert_commands(what, rep);
+        assert!(
+            self.min_height_m > self.min_allowed_m,
+            "{what}: base fell to {} m",
+            self.min_height_m
+        );
+        assert!(
+            self.max_tilt_rad < 0.5,
+            "{what}: tilted {} rad",
+            self.max_tilt_rad
+        );
+    }
+}
+
+impl reflex_runtime::driver::Observer for SafetyWatch {
+    fn on_cycle(&mut self, v: &reflex_runtime::driver::CycleView) {
+        self.cycles += 1;
+        self.modes.push(v.mode);
+        let gt = v.ground_truth.expect("simulator ground truth");
+        if v.cycle >= self.from_cycle {
+            self.min_height_m = self.min_height_m.min(gt.base_position_m[2]);
+            let (r, p) = reflex_hardware::roll_pitch_rad(gt.base_orientation_xyzw);
+            self.max_tilt_rad = self.max_tilt_rad.max(r.abs()).max(p.abs());
+        }
+        if !v.command.is_within(&self.spec) && self.bad_commands.len() < 5 {
+            self.bad_commands
+                .push(format!("cycle {}: {:?}", v.cycle, v.command));
+        }
+        if let Some(prev) = &self.prev_q {
+            let step = prev
+                .iter()
+                .zip(&v.command.position_rad)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            self.max_step_rad = self.max_step_rad.max(step);
+        }
+        self.prev_q = Some(v.command.position_rad.clone());
+    }
+}

@@ -2,52 +2,17 @@
 //! not fall, the fallback commands in the very cycle a fault is detected, and every command
 //! written on every cycle is inside the robot's limits and continuous.
 
-use reflex_hardware::{roll_pitch_rad, RobotSpec};
 use reflex_runtime::driver::report::RunReport;
-use reflex_runtime::driver::{CycleView, Observer};
 use reflex_runtime::supervisor::{Cause, Mode};
-use reflex_tests::{edit, load_text, run_observed, shipped_text_abs, spec_of};
-
-struct Watch {
-    spec: RobotSpec,
-    cycles: u64,
-    min_height_m: f64,
-    max_tilt_rad: f64,
-    bad_commands: Vec<String>,
-    modes: Vec<Mode>,
-    max_step_rad: f64,
-    prev_q: Option<Vec<f64>>,
-}
-
-impl Observer for Watch {
-    fn on_cycle(&mut self, v: &CycleView) {
-        self.cycles += 1;
-        self.modes.push(v.mode);
-        let gt = v.ground_truth.expect("simulator ground truth");
-        if v.cycle >= 1000 {
-            // After the stand-up (2 s at 500 Hz): the robot must stay up.
-            self.min_height_m = self.min_height_m.min(gt.base_position_m[2]);
-            let (r, p) = roll_pitch_rad(gt.base_orientation_xyzw);
-            self.max_tilt_rad = self.max_tilt_rad.max(r.abs()).max(p.abs());
-        }
-        if !v.command.is_within(&self.spec) && self.bad_commands.len() < 5 {
-            self.bad_commands
-                .push(format!("cycle {}: {:?}", v.cycle, v.command));
-        }
-        if let Some(prev) = &self.prev_q {
-            let step = prev
-                .iter()
-                .zip(&v.command.position_rad)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
-            self.max_step_rad = self.max_step_rad.max(step);
-        }
-        self.prev_q = Some(v.command.position_rad.clone());
-    }
-}
+use reflex_tests::{edit, load_text, run_observed, shipped_text_abs, spec_of, SafetyWatch};
 
 /// Runs a1_policy.yaml with `fault`; `safety` lines are added to its `safety:` section.
-fn run_with_fault(tag: &str, fault: &str, duration_s: f64, safety: &str) -> (RunReport, Watch) {
+fn run_with_fault(
+    tag: &str,
+    fault: &str,
+    duration_s: f64,
+    safety: &str,
+) -> (RunReport, SafetyWatch) {
     let text = edit(
         &shipped_text_abs("a1_policy.yaml"),
         "safety:\n",
@@ -55,59 +20,10 @@ fn run_with_fault(tag: &str, fault: &str, duration_s: f64, safety: &str) -> (Run
     );
     let text = format!("{text}faults:\n  - {fault}\n");
     let cfg = load_text(tag, &text);
-    let mut watch = Watch {
-        spec: spec_of("a1"),
-        cycles: 0,
-        min_height_m: f64::INFINITY,
-        max_tilt_rad: 0.0,
-        bad_commands: Vec::new(),
-        modes: Vec::new(),
-        max_step_rad: 0.0,
-        prev_q: None,
-    };
+    // After the stand-up (2 s at 500 Hz) the robot must stay up.
+    let mut watch = SafetyWatch::new(spec_of("a1"), 1000, 0.2);
     let rep = run_observed(&cfg, duration_s, &mut watch);
     (rep, watch)
-}
-
-/// The checks every fault test makes.
-fn assert_safe(what: &str, rep: &RunReport, w: &Watch) {
-    assert_eq!(w.cycles, rep.cycles);
-    assert!(
-        w.bad_commands.is_empty(),
-        "{what}: commands outside the limits: {:?}",
-        w.bad_commands
-    );
-    assert!(
-        w.max_step_rad <= 0.05 + 1e-9,
-        "{what}: a position target jumped {} rad in one cycle",
-        w.max_step_rad
-    );
-    assert!(
-        w.min_height_m > 0.2,
-        "{what}: base fell to {} m",
-        w.min_height_m
-    );
-    assert!(
-        w.max_tilt_rad < 0.5,
-        "{what}: tilted {} rad",
-        w.max_tilt_rad
-    );
-    // Every transition: the command of its own cycle already came from the new mode.
-    for t in &rep.supervisor.transitions {
-        let tr = &t.transition;
-        assert_eq!(
-            w.modes[tr.cycle as usize], tr.to,
-            "{what}: cycle {} was not commanded by {:?}",
-            tr.cycle, tr.to
-        );
-        if tr.cycle > 0 {
-            assert_eq!(
-                w.modes[tr.cycle as usize - 1],
-                tr.from,
-                "{what}: mode before the transition"
-            );
-        }
-    }
 }
 
 fn fallback_transition(rep: &RunReport) -> (u64, Cause) {
@@ -123,7 +39,7 @@ fn fallback_transition(rep: &RunReport) -> (u64, Cause) {
 #[test]
 fn non_finite_action_hands_over_in_the_cycle_it_arrives() {
     let (rep, w) = run_with_fault("nan", "{kind: non_finite_action, at_s: 3.0}", 6.0, "");
-    assert_safe("non-finite action", &rep, &w);
+    w.assert_safe("non-finite action", &rep);
     // Lockstep: the policy's tick-150 result is applied at cycle 1500.
     assert_eq!(fallback_transition(&rep), (1500, Cause::NonFiniteAction));
 }
@@ -136,7 +52,7 @@ fn policy_freeze_hands_over_after_the_allowed_late_periods() {
         6.0,
         "",
     );
-    assert_safe("policy freeze", &rep, &w);
+    w.assert_safe("policy freeze", &rep);
     let (cycle, cause) = fallback_transition(&rep);
     assert_eq!(cause, Cause::PolicyLate);
     // Ticks 150.. give nothing; late counted at ticks 151.., > 3 late periods at tick 154.
@@ -151,7 +67,7 @@ fn sensor_dropout_hands_over_when_samples_are_stale() {
         6.0,
         "",
     );
-    assert_safe("sensor dropout", &rep, &w);
+    w.assert_safe("sensor dropout", &rep);
     let (cycle, cause) = fallback_transition(&rep);
     assert_eq!(cause, Cause::SensorStale);
     // The sample of t = 3.0 s (cycle 1500) is the first one missing, so the last arrived at
@@ -167,7 +83,7 @@ fn sensor_noise_burst_is_ridden_out() {
         6.0,
         "",
     );
-    assert_safe("sensor noise burst", &rep, &w);
+    w.assert_safe("sensor noise burst", &rep);
 }
 
 #[test]
@@ -178,7 +94,7 @@ fn push_beyond_the_tilt_limit_hands_over_to_the_fallback() {
         6.0,
         "  max_tilt_rad: 0.15\n",
     );
-    assert_safe("push", &rep, &w);
+    w.assert_safe("push", &rep);
     let (_, cause) = fallback_transition(&rep);
     assert_eq!(cause, Cause::Attitude);
 }
@@ -191,7 +107,7 @@ fn motor_weakness_does_not_bring_the_robot_down() {
         6.0,
         "",
     );
-    assert_safe("motor weakness", &rep, &w);
+    w.assert_safe("motor weakness", &rep);
 }
 
 #[test]
@@ -202,7 +118,7 @@ fn latency_spike_is_counted_and_ridden_out() {
         6.0,
         "",
     );
-    assert_safe("latency spike", &rep, &w);
+    w.assert_safe("latency spike", &rep);
     assert!(rep.overruns >= 1);
 }
 
