@@ -61,10 +61,12 @@ pub enum FallbackError {
     #[error(transparent)]
     Model(#[from] MlpError),
     /// The computed certificate exceeds the declared bound.
-    #[error("{file}: the computed Lipschitz bound {computed:.6} exceeds the declared lipschitz_bound {declared} (per layer: {layers})")]
+    #[error("{file}: field `lipschitz_bound`: expected a bound ≥ the certificate computed from the model {model} ({computed:.6}; per layer: {layers}), found {declared}")]
     Certificate {
-        /// Model path.
+        /// Manifest path.
         file: PathBuf,
+        /// Model path.
+        model: PathBuf,
         /// Computed bound.
         computed: f64,
         /// Declared bound.
@@ -135,9 +137,15 @@ impl CertifiedFallback {
         c.finish()?;
         let reference_hw =
             PerJoint::ByName(m.reference_pose_rad.clone()).resolve(&spec.joint_names);
-        let file = manifest.parent().unwrap_or(Path::new(".")).join(&m.model);
-        let mlp = Mlp::load(&file)?;
-        Self::certify(mlp, reference_hw, m.driver_kd, m.lipschitz_bound, file)
+        let model = manifest.parent().unwrap_or(Path::new(".")).join(&m.model);
+        let mlp = Mlp::load(&model)?;
+        Self::certify(
+            mlp,
+            reference_hw,
+            m.driver_kd,
+            m.lipschitz_bound,
+            (manifest.to_path_buf(), model),
+        )
     }
 
     /// A fallback from an MLP in memory (e.g. one just fitted): same checks as [`Self::load`].
@@ -152,23 +160,24 @@ impl CertifiedFallback {
             reference_hw,
             driver_kd,
             declared_bound,
-            PathBuf::from("<memory>"),
+            (PathBuf::from("<memory>"), PathBuf::from("<memory>")),
         )
     }
 
-    /// Checks the shapes and the certificate; `file` names the model in errors.
+    /// Checks the shapes and the certificate; `files` (manifest, model) name them in errors.
     fn certify(
         mlp: Mlp,
         reference_hw: Vec<f64>,
         driver_kd: f64,
         declared_bound: f64,
-        file: PathBuf,
+        files: (PathBuf, PathBuf),
     ) -> Result<Self, FallbackError> {
+        let (file, model) = files;
         let n = reference_hw.len();
         let (bound, layers) = mlp.lipschitz_certificate();
         if mlp.inputs() != 2 * n || mlp.outputs() != n {
             return Err(FallbackError::Manifest {
-                file,
+                file: model,
                 message: format!(
                     "expected {} inputs ([q − q_ref, dq]) and {n} outputs (torques), found {} and {}",
                     2 * n,
@@ -180,6 +189,7 @@ impl CertifiedFallback {
         if bound > declared_bound {
             return Err(FallbackError::Certificate {
                 file,
+                model,
                 computed: bound,
                 declared: declared_bound,
                 layers: layers

@@ -269,7 +269,7 @@ pub fn build_policy(
         .is_some_and(|a| a.interpolate);
     let impedance = impedance(cfg, cfg.robot(), spec, &manifest)?;
     let commands = command_source(cfg, &manifest);
-    let mut policy = OnnxPolicy::load(manifest, spec, &session_options(cfg))?;
+    let mut policy = load_within(cfg, manifest, spec)?;
     if let Some(cmd) = p.command {
         policy.command = cmd;
     }
@@ -279,6 +279,58 @@ pub fn build_policy(
         interpolate,
         commands,
     }))
+}
+
+static LOAD_ABANDONED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a model load was abandoned at its time limit and may still be running inside ONNX
+/// Runtime: the process must then leave without running C++ static destructors under it
+/// (`reflex` exits with `_exit`).
+pub fn model_load_abandoned() -> bool {
+    LOAD_ABANDONED.load(std::sync::atomic::Ordering::Acquire)
+}
+
+/// Loads the policy's models (sessions and warm-up) on a helper thread and waits at most
+/// `policy.onnxruntime.load_timeout_s` for them: a model that hangs ONNX Runtime is refused
+/// instead of holding start-up forever. A load that times out is abandoned (see
+/// [`model_load_abandoned`]); the caller is about to exit with the error.
+fn load_within(
+    cfg: &LoadedConfig,
+    manifest: Manifest,
+    spec: &RobotSpec,
+) -> Result<OnnxPolicy, RunError> {
+    let limit_s = cfg
+        .config
+        .policy
+        .as_ref()
+        .map_or(600.0, |p| p.onnxruntime.load_timeout_s);
+    let opts = session_options(cfg);
+    let warmup_runs = opts.warmup_runs;
+    let (spec, file) = (spec.clone(), manifest.file.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("reflex-model-load".into())
+        .spawn(move || {
+            let _ = tx.send(OnnxPolicy::load(manifest, &spec, &opts));
+        })
+        .map_err(|e| RunError::Thread(format!("model loader: {e}")))?;
+    match rx.recv_timeout(std::time::Duration::from_secs_f64(limit_s)) {
+        Ok(r) => Ok(r?),
+        Err(_) => {
+            LOAD_ABANDONED.store(true, std::sync::atomic::Ordering::Release);
+            Err(cfg
+                .invalid(
+                    "policy.onnxruntime.load_timeout_s",
+                    format!(
+                        "the models of {} loaded and warmed up ({} runs) within the limit",
+                        file.display(),
+                        warmup_runs
+                    ),
+                    format!("still loading after {limit_s} s"),
+                )
+                .into())
+        }
+    }
 }
 
 /// Where a locomotion policy's velocity command comes from: the config's command (else the
@@ -304,18 +356,22 @@ pub fn command_source(cfg: &LoadedConfig, manifest: &Manifest) -> CommandSource 
     )
 }
 
+/// The DDS domain: the configured one, else `ROS_DOMAIN_ID` (checked at load), else 0.
+fn domain_id(configured: Option<u16>) -> u16 {
+    configured
+        .or_else(|| {
+            std::env::var("ROS_DOMAIN_ID")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// The teleop node's settings, when the config asks for a velocity-command topic.
 pub fn teleop_config(cfg: &LoadedConfig, remaps: &[(String, String)]) -> Option<TeleopConfig> {
     let t = cfg.config.teleop.as_ref()?;
     let tw = t.twist.as_ref()?;
-    let domain_id = t
-        .domain_id
-        .or_else(|| {
-            std::env::var("ROS_DOMAIN_ID")
-                .ok()
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
+    let domain_id = domain_id(t.domain_id);
     let namespace = remaps
         .iter()
         .find(|(k, _)| k == "__ns")
@@ -380,14 +436,7 @@ pub fn bridge_config(
             _ => topic_remaps.push((from.clone(), to.clone())),
         }
     }
-    let domain_id = r
-        .domain_id
-        .or_else(|| {
-            std::env::var("ROS_DOMAIN_ID")
-                .ok()
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
+    let domain_id = domain_id(r.domain_id);
     Ok(BridgeConfig {
         node_name,
         namespace,

@@ -74,11 +74,18 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ros_args: Vec<String>,
     },
-    /// Validate a config (and build its robot and controller) without running.
+    /// Validate a config and everything it names (robot, controller, fallback, policy model)
+    /// without moving anything; exits non-zero on any finding, prints warnings.
     Check {
         /// Config file (YAML).
         #[arg(long)]
         config: PathBuf,
+        /// Faults to add (repeatable), as `reflex run --fault` takes them.
+        #[arg(long)]
+        fault: Vec<String>,
+        /// The run's duration (s): faults scheduled at or after it are reported.
+        #[arg(long)]
+        duration: Option<f64>,
     },
     /// Record expert demonstrations (the config's controller) in a policy's observation and
     /// action layout, for behaviour cloning.
@@ -244,13 +251,23 @@ fn import_cmd(what: ImportCommand) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    match real_main() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let code = match real_main() {
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::from(2)
+            2
         }
+    };
+    if assemble::model_load_abandoned() {
+        // ONNX Runtime may still be inside the abandoned load: leave without running its
+        // static destructors under it.
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        // SAFETY: _exit ends the process at once; nothing after it runs.
+        unsafe { libc::_exit(code) };
     }
+    std::process::ExitCode::from(code as u8)
 }
 
 fn real_main() -> anyhow::Result<()> {
@@ -278,7 +295,11 @@ fn real_main() -> anyhow::Result<()> {
             report,
             ros_args,
         } => node_cmd(config, duration, report, ros_args),
-        Command::Check { config } => check_cmd(&config),
+        Command::Check {
+            config,
+            fault,
+            duration,
+        } => check_cmd(&config, &fault, duration),
         Command::Record {
             config,
             manifest,
@@ -327,8 +348,18 @@ fn real_main() -> anyhow::Result<()> {
     }
 }
 
-fn check_cmd(path: &std::path::Path) -> anyhow::Result<()> {
-    let cfg = config::load(path)?;
+fn check_cmd(
+    path: &std::path::Path,
+    faults: &[String],
+    duration: Option<f64>,
+) -> anyhow::Result<()> {
+    if let Some(d) = duration {
+        anyhow::ensure!(
+            d.is_finite() && d > 0.0,
+            "--duration: expected a time > 0 s, found {d}"
+        );
+    }
+    let cfg = config::load(path)?.with_faults(faults)?;
     let spec = assemble::robot_spec(&cfg)?;
     match cfg.config.robot.backend {
         config::BackendKind::Sim => {
@@ -353,6 +384,11 @@ fn check_cmd(path: &std::path::Path) -> anyhow::Result<()> {
     }
     for w in &cfg.warnings {
         println!("warning: {}: {w}", path.display());
+    }
+    if let Some(d) = duration {
+        for w in reflex_runtime::faults::FaultSchedule::unreached(&cfg.config.faults, d) {
+            println!("warning: {}: {w}", path.display());
+        }
     }
     println!("{}: ok", path.display());
     Ok(())

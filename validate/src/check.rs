@@ -211,7 +211,12 @@ impl Checker {
             return true;
         }
         let expected = match range.describe().as_str() {
-            "finite" => format!("{what} (finite{})", unit_suffix(unit)),
+            "finite" => match (what.contains("finite"), unit.is_empty()) {
+                (true, true) => what.to_string(),
+                (true, false) => format!("{what} in {unit}"),
+                (false, true) => format!("{what}, finite"),
+                (false, false) => format!("{what}, finite, in {unit}"),
+            },
             d if d.starts_with(['≥', '>', '≤', '<']) => {
                 format!("{what} {d}{}", unit_suffix(unit))
             }
@@ -284,7 +289,7 @@ impl Checker {
     }
 
     /// Checks that each position in `map` (by joint name) lies within that joint's limits in
-    /// `spec`. Names not in `spec` are left to [`Self::joint_map`].
+    /// `spec`. Names not in `spec`, and non-finite values, are left to [`Self::joint_map`].
     pub fn within_joint_limits(
         &mut self,
         field: &str,
@@ -296,7 +301,8 @@ impl Checker {
                 continue;
             };
             let lim = &spec.limits[i];
-            if !(*q >= lim.lower_rad && *q <= lim.upper_rad) {
+            // Non-finite values are reported by the range check of `joint_map`.
+            if q.is_finite() && !(*q >= lim.lower_rad && *q <= lim.upper_rad) {
                 self.error(
                     format!("{field}.{name}"),
                     format!(

@@ -39,6 +39,17 @@ impl FileKind {
         }
     }
 
+    /// The name with its indefinite article (`a run config`, `an ONNX model`).
+    pub fn a_name(self) -> String {
+        let n = self.name();
+        let article = if n.starts_with(['a', 'e', 'i', 'o', 'u', 'O']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {n}")
+    }
+
     /// Largest file of this kind Reflex reads (bytes).
     pub fn max_bytes(self) -> u64 {
         match self {
@@ -80,7 +91,7 @@ pub fn read_bytes(path: &Path, kind: FileKind) -> Result<Vec<u8>, FileError> {
         };
         return Err(io(
             path,
-            format!("expected a {} file, found {what}", kind.name()),
+            format!("expected {} file, found {what}", kind.a_name()),
         ));
     }
     let limit = kind.max_bytes();
@@ -116,8 +127,8 @@ pub fn read_text(path: &Path, kind: FileKind) -> Result<String, FileError> {
         io(
             path,
             format!(
-                "expected a {} (UTF-8 text), found binary data (invalid UTF-8 at byte {})",
-                kind.name(),
+                "expected {} (UTF-8 text), found binary data (invalid UTF-8 at byte {})",
+                kind.a_name(),
                 e.utf8_error().valid_up_to()
             ),
         )
@@ -160,6 +171,18 @@ pub fn parse_yaml<T: DeserializeOwned>(
         message,
     };
     scan_yaml(text).map_err(schema)?;
+    // Typed maps keep the last of two equal keys; a generic parse refuses them, so a joint named
+    // twice (or any repeated field) is an error, not a silent overwrite.
+    if let Err(e) = serde_norway::from_str::<serde_norway::Value>(text) {
+        let msg = e.to_string();
+        if msg.contains("duplicate entry") {
+            return Err(schema(msg.replacen(
+                "duplicate entry",
+                "a key given twice (each may appear once):",
+                1,
+            )));
+        }
+    }
     serde_norway::from_str(text).map_err(|e| {
         let msg = e.to_string();
         match other_kind(text, kind) {
@@ -265,7 +288,14 @@ pub fn scan_yaml(text: &str) -> Result<(), String> {
                     match c {
                         '#' if prev == ' ' => break,
                         '"' | '\'' if token_start => quote = Some(c),
-                        '[' | '{' => flow += 1,
+                        '[' | '{' => {
+                            flow += 1;
+                            if indents.len() + dashes + flow > MAX_YAML_DEPTH {
+                                return Err(format!(
+                                    "line {lineno}: nesting deeper than {MAX_YAML_DEPTH} levels (no Reflex file needs more)"
+                                ));
+                            }
+                        }
                         ']' | '}' => flow = flow.saturating_sub(1),
                         '&' | '*' if token_start && chars.peek().is_some_and(|n| !n.is_whitespace()) => {
                             return Err(format!(
@@ -307,8 +337,12 @@ mod tests {
     #[test]
     fn hostile_yaml_fails_fast_with_the_line() {
         let deep = "[".repeat(200_000);
+        let closed = format!("a: {deep}1{}\n", "]".repeat(200_000));
         let t0 = std::time::Instant::now();
         assert!(scan_yaml(&deep).unwrap_err().contains("nesting deeper"));
+        assert!(scan_yaml(&closed)
+            .unwrap_err()
+            .contains("line 1: nesting deeper"));
         let mut block = String::new();
         for i in 0..100 {
             block.push_str(&" ".repeat(i));

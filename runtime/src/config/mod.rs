@@ -121,8 +121,9 @@ impl LoadedConfig {
                 .map_err(|e| FileError::Schema {
                     file: self.file.clone(),
                     message: format!(
-                        "--fault #{} `{text}`: {}",
+                        "--fault #{} `{}`: {}",
                         i + 1,
+                        abbreviate(text, 120),
                         match e {
                             FileError::Schema { message, .. } => message,
                             other => other.to_string(),
@@ -164,6 +165,14 @@ impl LoadedConfig {
         );
         self.warnings = check(&self.file, &self.config)?;
         Ok(self)
+    }
+}
+
+/// `text` cut to about `max` characters for a message (user input is echoed, never in bulk).
+fn abbreviate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => format!("{}… ({} bytes)", &text[..i], text.len()),
+        None => text.to_string(),
     }
 }
 

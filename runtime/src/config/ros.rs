@@ -123,7 +123,41 @@ fn default_diagnostics_hz() -> f64 {
     10.0
 }
 
+/// The largest DDS domain id the RTPS port mapping allows (ROS 2: 0–232, 0–101 on Linux with
+/// the default ephemeral port range).
+pub const MAX_DOMAIN_ID: u16 = 232;
+
+/// Checks a configured domain id, or (none configured) the `ROS_DOMAIN_ID` it falls back to:
+/// a malformed environment variable is refused rather than read as domain 0.
+pub(super) fn check_domain(c: &mut Checker, field: &str, configured: Option<u16>) {
+    match configured {
+        Some(d) => {
+            c.require(
+                d <= MAX_DOMAIN_ID,
+                field,
+                format!("a DDS domain id 0–{MAX_DOMAIN_ID}"),
+                d,
+            );
+        }
+        None => {
+            if let Ok(v) = std::env::var("ROS_DOMAIN_ID") {
+                let ok = v.trim().is_empty()
+                    || v.trim().parse::<u16>().is_ok_and(|d| d <= MAX_DOMAIN_ID);
+                c.require(
+                    ok,
+                    field,
+                    format!(
+                        "(from the environment's ROS_DOMAIN_ID) a DDS domain id 0–{MAX_DOMAIN_ID}"
+                    ),
+                    format!("`{v}`"),
+                );
+            }
+        }
+    }
+}
+
 pub(super) fn check(c: &mut Checker, r: &RosSection, robot: &RobotModel) {
+    check_domain(c, "ros.domain_id", r.domain_id);
     c.range(
         "ros.state_timeout_ms",
         r.state_timeout_ms,

@@ -247,6 +247,14 @@ pub struct OnnxRuntimeSection {
     /// Inferences run at load, before the loop starts (0–1000).
     #[serde(default = "default_warmup")]
     pub warmup_runs: usize,
+    /// Longest the models may take to load and warm up (s); a TensorRT engine build on a
+    /// Jetson takes minutes the first time (then `tensorrt_engine_cache` keeps it).
+    #[serde(default = "default_load_timeout")]
+    pub load_timeout_s: f64,
+}
+
+fn default_load_timeout() -> f64 {
+    600.0
 }
 
 fn default_providers() -> Vec<reflex_policies::onnx::Provider> {
@@ -264,6 +272,7 @@ impl Default for OnnxRuntimeSection {
             tensorrt_fp16: false,
             tensorrt_engine_cache: None,
             warmup_runs: default_warmup(),
+            load_timeout_s: default_load_timeout(),
         }
     }
 }
@@ -654,6 +663,13 @@ pub(super) fn check_policy(c: &mut Checker, p: &PolicySection) {
             p.onnxruntime.warmup_runs,
         );
     }
+    c.range(
+        "policy.onnxruntime.load_timeout_s",
+        p.onnxruntime.load_timeout_s,
+        "a time limit",
+        Range::open_closed(0.0, 3600.0),
+        "s",
+    );
     if p.onnxruntime.providers.is_empty() {
         c.error(
             "policy.onnxruntime.providers",
@@ -664,6 +680,7 @@ pub(super) fn check_policy(c: &mut Checker, p: &PolicySection) {
 }
 
 pub(super) fn check_teleop(c: &mut Checker, t: &TeleopSection, has_policy: bool) {
+    super::ros::check_domain(c, "teleop.domain_id", t.domain_id);
     if let Some(tw) = &t.twist {
         c.range(
             "teleop.twist.timeout_ms",
