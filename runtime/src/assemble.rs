@@ -5,7 +5,7 @@
 
 use reflex_hardware::catalogue::RobotModel;
 use reflex_hardware::ros::teleop::{Teleop, TeleopConfig};
-use reflex_hardware::ros::{BridgeConfig, RosRobot, StampPolicy};
+use reflex_hardware::ros::{AcceptFrom, BridgeConfig, Plausibility, RosRobot, StampPolicy};
 use reflex_hardware::RobotSpec;
 use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
 use reflex_policies::command::CommandSource;
@@ -394,6 +394,8 @@ pub fn teleop_config(cfg: &LoadedConfig, remaps: &[(String, String)]) -> Option<
                 max_age_s: 0.0,
                 max_lead_s: 0.0,
             },
+            plausibility: Plausibility::default(),
+            accept_from: AcceptFrom::Any,
             remaps: remaps
                 .iter()
                 .filter(|(k, _)| !k.starts_with("__"))
@@ -454,6 +456,13 @@ pub fn bridge_config(
             max_age_s: r.max_stamp_age_ms / 1e3,
             max_lead_s: r.max_stamp_lead_ms / 1e3,
         },
+        plausibility: Plausibility {
+            joint_limit_margin_rad: cfg.config.safety.joint_limit_margin_rad,
+            jump_slack_s: r.plausibility.jump_slack_ms / 1e3,
+            quaternion_norm_tolerance: r.plausibility.quaternion_norm_tolerance,
+            orientation_slack_rad: r.plausibility.orientation_slack_rad,
+        },
+        accept_from: r.accept_from.resolve().unwrap_or_default(),
         remaps: topic_remaps,
         spin_for_command_us: match r.trigger {
             TriggerKind::RobotState => 200,

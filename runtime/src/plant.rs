@@ -71,6 +71,8 @@ pub struct BridgeReport {
     pub commands: u64,
     /// Inbound messages rejected, by reason.
     pub rejections: reflex_hardware::ros::Rejections,
+    /// The writers the state topics accepted samples from (GUIDs).
+    pub publishers: reflex_hardware::ros::bridge::StatePublishers,
     /// From a state message's stamp to the RT cycle that read it (µs).
     pub inbound_latency_us: crate::stats::LatencySummaryUs,
 }
@@ -152,6 +154,7 @@ impl Plant for RosRobot {
             samples,
             commands,
             rejections: self.rejections(),
+            publishers: self.publishers(),
             inbound_latency_us: h.summary_us(),
         })
     }

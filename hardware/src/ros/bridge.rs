@@ -9,14 +9,16 @@ use std::thread::{JoinHandle, Thread};
 use futures::task::AtomicWaker;
 use triple_buffer::{triple_buffer, Input, Output};
 
+use crate::ros::inbound::{Arrival, Reject, Rejections, StateAssembler};
 use crate::ros::mapping::{
     diagnostics, encode_command, CommandInterface, CommandMessage, LoopStatus, OutboundCommand,
-    Rejections, StateAssembler,
 };
 use crate::ros::msg::diagnostic_msgs::DiagnosticArray;
 use crate::ros::msg::geometry_msgs::WrenchStamped;
 use crate::ros::msg::nav_msgs::Odometry;
 use crate::ros::msg::sensor_msgs::{Imu, JointState};
+use crate::ros::publishers::WriterGuid;
+use crate::ros::teleop::monotonic_ns;
 use crate::ros::{system_time_ns, BridgeConfig, BridgeError};
 use crate::{HwError, JointCommand, Robot, RobotSpec, RobotState};
 
@@ -44,10 +46,25 @@ pub struct BridgeShared {
     pub commands: AtomicU64,
     /// Rejections by reason (written by the I/O thread).
     pub rejections: Mutex<Rejections>,
+    /// The writers the state topics are locked to (written by the I/O thread).
+    pub publishers: Mutex<StatePublishers>,
     /// Wakes the I/O thread when the RT thread has written a command.
     pub waker: AtomicWaker,
     /// Sequence number of the newest command the RT thread wrote.
     pub written: AtomicU64,
+}
+
+/// The writers the state topics accepted samples from (locked to), as dotted hex GUIDs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatePublishers {
+    /// `sensor_msgs/JointState`.
+    pub joint_states: Option<String>,
+    /// `sensor_msgs/Imu`.
+    pub imu: Option<String>,
+    /// `nav_msgs/Odometry`.
+    pub odometry: Option<String>,
+    /// `geometry_msgs/WrenchStamped`.
+    pub wrench: Option<String>,
 }
 
 /// The I/O thread's ends: what every transport calls with inbound messages and asks for
@@ -82,39 +99,65 @@ impl IoSide {
         }
     }
 
-    fn counted(&mut self, r: Result<(), crate::ros::mapping::Reject>) -> bool {
+    /// Publishes the counters when they changed: a rejection, or a topic newly locked.
+    fn counted(&mut self, r: Result<(), Reject>, locked_before: bool) -> bool {
         if r.is_err() {
             if let Ok(mut g) = self.shared.rejections.lock() {
                 *g = self.assembler.rejections;
             }
         }
+        if r.is_ok() && !locked_before {
+            let f = &self.assembler.filters;
+            let hex = |g: Option<WriterGuid>| g.map(|g| g.to_string());
+            if let Ok(mut p) = self.shared.publishers.lock() {
+                *p = StatePublishers {
+                    joint_states: hex(f.joint_states.locked()),
+                    imu: hex(f.imu.locked()),
+                    odometry: hex(f.odometry.locked()),
+                    wrench: hex(f.wrench.locked()),
+                };
+            }
+        }
         r.is_ok()
     }
 
-    /// A `sensor_msgs/JointState` arrived: validate, assemble, hand the state to the RT thread.
-    pub fn on_joint_state(&mut self, m: &JointState) {
-        let r = self.assembler.joint_state(m, system_time_ns());
-        if self.counted(r) {
+    fn arrival(writer: Option<WriterGuid>) -> Arrival {
+        Arrival {
+            writer,
+            now_ns: system_time_ns(),
+            monotonic_ns: monotonic_ns(),
+        }
+    }
+
+    /// A `sensor_msgs/JointState` arrived from `writer` (`None`: the transport cannot say):
+    /// validate, assemble, hand the state to the RT thread.
+    pub fn on_joint_state(&mut self, m: &JointState, writer: Option<WriterGuid>) {
+        let locked = self.assembler.filters.joint_states.locked().is_some();
+        let r = self.assembler.joint_state(m, Self::arrival(writer));
+        if self.counted(r, locked) {
             self.publish_state();
         }
     }
 
     /// A `sensor_msgs/Imu` arrived (it goes out with the next joint state).
-    pub fn on_imu(&mut self, m: &Imu) {
-        let r = self.assembler.imu(m, system_time_ns());
-        self.counted(r);
+    pub fn on_imu(&mut self, m: &Imu, writer: Option<WriterGuid>) {
+        let locked = self.assembler.filters.imu.locked().is_some();
+        let r = self.assembler.imu(m, Self::arrival(writer));
+        self.counted(r, locked);
     }
 
     /// A `nav_msgs/Odometry` arrived.
-    pub fn on_odometry(&mut self, m: &Odometry) {
-        let r = self.assembler.odometry(m, system_time_ns());
-        self.counted(r);
+    pub fn on_odometry(&mut self, m: &Odometry, writer: Option<WriterGuid>) {
+        let locked = self.assembler.filters.odometry.locked().is_some();
+        let r = self.assembler.odometry(m, Self::arrival(writer));
+        self.counted(r, locked);
     }
 
     /// A `geometry_msgs/WrenchStamped` arrived.
-    pub fn on_wrench(&mut self, m: &WrenchStamped) {
-        let r = self.assembler.wrench(m, system_time_ns());
-        self.counted(r);
+    pub fn on_wrench(&mut self, m: &WrenchStamped, writer: Option<WriterGuid>) {
+        let locked = self.assembler.filters.wrench.locked().is_some();
+        let r = self.assembler.wrench(m, Self::arrival(writer));
+        self.counted(r, locked);
     }
 
     /// The newest command the RT thread wrote, encoded, if it has not been sent yet.
@@ -141,6 +184,7 @@ impl IoSide {
             &self.node,
             &status,
             &self.assembler.rejections,
+            &self.assembler.filters,
             now,
         ))
     }
@@ -211,7 +255,13 @@ impl RosRobot {
         let (status, status_out) = triple_buffer(&LoopStatus::default());
         let shared = Arc::new(BridgeShared::default());
         let io = IoSide {
-            assembler: StateAssembler::new(&spec, cfg.stamps, require_imu),
+            assembler: StateAssembler::new(
+                &spec,
+                cfg.stamps,
+                cfg.plausibility,
+                &cfg.accept_from,
+                require_imu,
+            ),
             state_in,
             seq: 0,
             commands: cmd_out,
@@ -289,6 +339,15 @@ impl RosRobot {
             .rejections
             .lock()
             .map(|g| *g)
+            .unwrap_or_default()
+    }
+
+    /// The writers the state topics are locked to so far.
+    pub fn publishers(&self) -> StatePublishers {
+        self.shared
+            .publishers
+            .lock()
+            .map(|g| g.clone())
             .unwrap_or_default()
     }
 

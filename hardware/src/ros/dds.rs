@@ -24,6 +24,7 @@ use crate::ros::msg::nav_msgs::Odometry;
 use crate::ros::msg::sensor_msgs::{Imu, JointState};
 use crate::ros::msg::std_msgs::Float64MultiArray;
 use crate::ros::msg::trajectory_msgs::JointTrajectory;
+use crate::ros::publishers::WriterGuid;
 use crate::ros::teleop::{monotonic_ns, TeleopConfig, TeleopIo};
 use crate::ros::{BridgeConfig, BridgeError};
 
@@ -223,15 +224,15 @@ pub fn spawn(
                         }
                     };
                     futures::select_biased! {
-                        m = js.next() => if let Some(Ok((m, _))) = m {
-                            io.on_joint_state(&m);
+                        m = js.next() => if let Some(Ok((m, info))) = m {
+                            io.on_joint_state(&m, Some(writer(&info)));
                             // The RT thread answers a new state within tens of µs: wait for the
                             // command here briefly instead of paying a futex wake-up for it.
                             io.spin_for_command(spin);
                         },
-                        m = imu_next.fuse() => if let Some(Ok((m, _))) = m { io.on_imu(&m) },
-                        m = odom_next.fuse() => if let Some(Ok((m, _))) = m { io.on_odometry(&m) },
-                        m = wrench_next.fuse() => if let Some(Ok((m, _))) = m { io.on_wrench(&m) },
+                        m = imu_next.fuse() => if let Some(Ok((m, i))) = m { io.on_imu(&m, Some(writer(&i))) },
+                        m = odom_next.fuse() => if let Some(Ok((m, i))) = m { io.on_odometry(&m, Some(writer(&i))) },
+                        m = wrench_next.fuse() => if let Some(Ok((m, i))) = m { io.on_wrench(&m, Some(writer(&i))) },
                         _ = wake.fuse() => {},
                     }
                     // Whatever woke us, send what is due.
@@ -259,6 +260,11 @@ pub fn spawn(
             })
         })
         .map_err(|e| err("I/O thread", e))
+}
+
+/// The GUID of the writer that sent a sample (rustdds gives every sample its publication handle).
+fn writer(info: &ros2_client::MessageInfo) -> WriterGuid {
+    WriterGuid(info.publisher_gid().to_bytes16())
 }
 
 fn io_interface(io: &IoSide) -> bool {

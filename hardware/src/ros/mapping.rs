@@ -1,229 +1,11 @@
-//! ROS 2 message mapping, written once for every transport: inbound messages are validated and
-//! assembled into a [`RobotState`] in hardware order (joints matched by name, never by position
-//! in the message); outbound commands and diagnostics are built from Reflex's own types.
+//! ROS 2 message mapping of what goes out, written once for every transport: commands and
+//! diagnostics built from Reflex's own types. (What comes in: [`crate::ros::inbound`].)
 
-use std::collections::HashMap;
-
+use crate::ros::inbound::{Rejections, TopicFilters};
 use crate::ros::msg::builtin_interfaces::{Duration, Time};
 use crate::ros::msg::diagnostic_msgs::{DiagnosticArray, DiagnosticStatus, KeyValue};
-use crate::ros::msg::geometry_msgs::WrenchStamped;
-use crate::ros::msg::nav_msgs::Odometry;
-use crate::ros::msg::sensor_msgs::{Imu, JointState};
 use crate::ros::msg::std_msgs::{Float64MultiArray, Header, MultiArrayDimension, MultiArrayLayout};
 use crate::ros::msg::trajectory_msgs::{JointTrajectory, JointTrajectoryPoint};
-use crate::{RobotSpec, RobotState};
-
-/// Why an inbound message was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reject {
-    /// Array lengths disagree (names vs positions, or velocities/efforts neither empty nor equal).
-    WrongLength,
-    /// A joint name the robot does not have.
-    UnknownJoint,
-    /// NaN or infinity in a value.
-    NonFinite,
-    /// The stamp is older than the allowed age.
-    StaleStamp,
-    /// The stamp is further in the future than allowed.
-    FutureStamp,
-}
-
-/// Rejected inbound messages, by reason.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Rejections {
-    /// Array lengths disagree.
-    pub wrong_length: u64,
-    /// Unknown joint names.
-    pub unknown_joint: u64,
-    /// Non-finite values.
-    pub non_finite: u64,
-    /// Stamps too old.
-    pub stale_stamp: u64,
-    /// Stamps in the future.
-    pub future_stamp: u64,
-}
-
-impl Rejections {
-    /// Counts one rejection.
-    pub fn count(&mut self, r: Reject) {
-        match r {
-            Reject::WrongLength => self.wrong_length += 1,
-            Reject::UnknownJoint => self.unknown_joint += 1,
-            Reject::NonFinite => self.non_finite += 1,
-            Reject::StaleStamp => self.stale_stamp += 1,
-            Reject::FutureStamp => self.future_stamp += 1,
-        }
-    }
-
-    /// All rejections.
-    pub fn total(&self) -> u64 {
-        self.wrong_length
-            + self.unknown_joint
-            + self.non_finite
-            + self.stale_stamp
-            + self.future_stamp
-    }
-}
-
-/// Limits on message stamps relative to the receiver's clock.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StampPolicy {
-    /// Reject stamps older than this (s); 0 disables the check.
-    pub max_age_s: f64,
-    /// Reject stamps further ahead than this (s); 0 disables the check.
-    pub max_lead_s: f64,
-}
-
-impl StampPolicy {
-    fn check(&self, stamp: &Time, now_ns: i128) -> Result<(), Reject> {
-        let age_s = (now_ns - stamp.as_ns()) as f64 / 1e9;
-        if self.max_age_s > 0.0 && age_s > self.max_age_s {
-            return Err(Reject::StaleStamp);
-        }
-        if self.max_lead_s > 0.0 && -age_s > self.max_lead_s {
-            return Err(Reject::FutureStamp);
-        }
-        Ok(())
-    }
-}
-
-/// Builds the robot's state from inbound messages.
-#[derive(Debug, Clone)]
-pub struct StateAssembler {
-    index: HashMap<String, usize>,
-    seen: Vec<bool>,
-    state: RobotState,
-    stamps: StampPolicy,
-    imu_seen: bool,
-    require_imu: bool,
-    /// Rejected messages by reason.
-    pub rejections: Rejections,
-}
-
-impl StateAssembler {
-    /// An assembler for `spec`'s joints. `require_imu`: the state is complete only once an IMU
-    /// message has arrived too.
-    pub fn new(spec: &RobotSpec, stamps: StampPolicy, require_imu: bool) -> Self {
-        Self {
-            index: spec
-                .joint_names
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.clone(), i))
-                .collect(),
-            seen: vec![false; spec.num_joints()],
-            state: RobotState::new(spec),
-            stamps,
-            imu_seen: false,
-            require_imu,
-            rejections: Rejections::default(),
-        }
-    }
-
-    /// Whether every joint (and the IMU, if required) has been received at least once.
-    pub fn complete(&self) -> bool {
-        self.seen.iter().all(|s| *s) && (self.imu_seen || !self.require_imu)
-    }
-
-    /// The assembled state.
-    pub fn state(&self) -> &RobotState {
-        &self.state
-    }
-
-    fn reject<T>(&mut self, r: Reject) -> Result<T, Reject> {
-        self.rejections.count(r);
-        Err(r)
-    }
-
-    /// Applies a `sensor_msgs/JointState` (any subset of joints, in any order). The whole
-    /// message is checked before any of it is applied.
-    pub fn joint_state(&mut self, m: &JointState, now_ns: i128) -> Result<(), Reject> {
-        let n = m.name.len();
-        let len_ok = |v: &Vec<f64>| v.is_empty() || v.len() == n;
-        if m.position.len() != n || !len_ok(&m.velocity) || !len_ok(&m.effort) {
-            return self.reject(Reject::WrongLength);
-        }
-        if m.name.iter().any(|name| !self.index.contains_key(name)) {
-            return self.reject(Reject::UnknownJoint);
-        }
-        if m.position
-            .iter()
-            .chain(&m.velocity)
-            .chain(&m.effort)
-            .any(|v| !v.is_finite())
-        {
-            return self.reject(Reject::NonFinite);
-        }
-        if let Err(r) = self.stamps.check(&m.header.stamp, now_ns) {
-            return self.reject(r);
-        }
-        for (k, name) in m.name.iter().enumerate() {
-            let i = self.index[name];
-            self.state.joints.position_rad[i] = m.position[k];
-            if !m.velocity.is_empty() {
-                self.state.joints.velocity_rad_s[i] = m.velocity[k];
-            }
-            if !m.effort.is_empty() {
-                self.state.joints.effort_nm[i] = m.effort[k];
-            }
-            self.seen[i] = true;
-        }
-        self.state.stamp_s = m.header.stamp.as_ns() as f64 / 1e9;
-        Ok(())
-    }
-
-    /// Applies a `sensor_msgs/Imu`.
-    pub fn imu(&mut self, m: &Imu, now_ns: i128) -> Result<(), Reject> {
-        let o = &m.orientation;
-        let (w, a) = (&m.angular_velocity, &m.linear_acceleration);
-        let vals = [o.x, o.y, o.z, o.w, w.x, w.y, w.z, a.x, a.y, a.z];
-        if vals.iter().any(|v| !v.is_finite())
-            || (o.x * o.x + o.y * o.y + o.z * o.z + o.w * o.w) < 0.5
-        {
-            return self.reject(Reject::NonFinite);
-        }
-        if let Err(r) = self.stamps.check(&m.header.stamp, now_ns) {
-            return self.reject(r);
-        }
-        self.state.imu.orientation_xyzw = [o.x, o.y, o.z, o.w];
-        self.state.imu.angular_velocity_rad_s = [w.x, w.y, w.z];
-        self.state.imu.linear_acceleration_m_s2 = [a.x, a.y, a.z];
-        self.imu_seen = true;
-        Ok(())
-    }
-
-    /// Applies a `geometry_msgs/WrenchStamped` to the end effector (arms).
-    pub fn wrench(&mut self, m: &WrenchStamped, now_ns: i128) -> Result<(), Reject> {
-        let (f, t) = (&m.wrench.force, &m.wrench.torque);
-        if [f.x, f.y, f.z, t.x, t.y, t.z]
-            .iter()
-            .any(|v| !v.is_finite())
-        {
-            return self.reject(Reject::NonFinite);
-        }
-        if let Err(r) = self.stamps.check(&m.header.stamp, now_ns) {
-            return self.reject(r);
-        }
-        if let Some(ee) = self.state.end_effector.as_mut() {
-            ee.force_n = [f.x, f.y, f.z];
-            ee.torque_nm = [t.x, t.y, t.z];
-        }
-        Ok(())
-    }
-
-    /// Applies a `nav_msgs/Odometry`: the estimated base velocity (child frame).
-    pub fn odometry(&mut self, m: &Odometry, now_ns: i128) -> Result<(), Reject> {
-        let v = &m.twist.twist.linear;
-        if ![v.x, v.y, v.z].iter().all(|x| x.is_finite()) {
-            return self.reject(Reject::NonFinite);
-        }
-        if let Err(r) = self.stamps.check(&m.header.stamp, now_ns) {
-            return self.reject(r);
-        }
-        self.state.base_linear_velocity_m_s = Some([v.x, v.y, v.z]);
-        Ok(())
-    }
-}
 
 /// What the command topic carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -343,6 +125,7 @@ pub fn diagnostics(
     node: &str,
     status: &LoopStatus,
     rejections: &Rejections,
+    filters: &TopicFilters,
     now_ns: i128,
 ) -> DiagnosticArray {
     let mode = match status.mode {
@@ -359,6 +142,29 @@ pub fn diagnostics(
         key: k.into(),
         value: v,
     };
+    let mut values = vec![
+        kv("mode", mode.into()),
+        kv("cycles", status.cycles.to_string()),
+        kv("overruns", status.overruns.to_string()),
+        kv("transitions", status.transitions.to_string()),
+        kv("last_cause", status.last_cause.unwrap_or("").into()),
+        kv("late_results", status.late_results.to_string()),
+        kv("missed_cycles", status.missed_cycles.to_string()),
+        kv("compute_us", format!("{:.2}", status.last_compute_us)),
+    ];
+    values.extend(
+        rejections
+            .by_kind()
+            .iter()
+            .map(|(k, n)| kv(&format!("rejected_{k}"), n.to_string())),
+    );
+    values.push(kv(
+        "joint_states_publisher",
+        filters
+            .joint_states
+            .locked()
+            .map_or(String::new(), |g| g.to_string()),
+    ));
     DiagnosticArray {
         header: Header {
             stamp: Time::from_ns(now_ns),
@@ -372,24 +178,7 @@ pub fn diagnostics(
                 None => mode.to_string(),
             },
             hardware_id: node.to_string(),
-            values: vec![
-                kv("mode", mode.into()),
-                kv("cycles", status.cycles.to_string()),
-                kv("overruns", status.overruns.to_string()),
-                kv("transitions", status.transitions.to_string()),
-                kv("last_cause", status.last_cause.unwrap_or("").into()),
-                kv("late_results", status.late_results.to_string()),
-                kv("missed_cycles", status.missed_cycles.to_string()),
-                kv("compute_us", format!("{:.2}", status.last_compute_us)),
-                kv("rejected_wrong_length", rejections.wrong_length.to_string()),
-                kv(
-                    "rejected_unknown_joint",
-                    rejections.unknown_joint.to_string(),
-                ),
-                kv("rejected_non_finite", rejections.non_finite.to_string()),
-                kv("rejected_stale_stamp", rejections.stale_stamp.to_string()),
-                kv("rejected_future_stamp", rejections.future_stamp.to_string()),
-            ],
+            values,
         }],
     }
 }
@@ -397,88 +186,6 @@ pub fn diagnostics(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{JointLimits, RobotKind};
-
-    fn spec() -> RobotSpec {
-        RobotSpec::uniform(
-            "t",
-            RobotKind::Legged,
-            &["a", "b", "c"],
-            JointLimits {
-                lower_rad: -3.0,
-                upper_rad: 3.0,
-                velocity_rad_s: 10.0,
-                effort_nm: 10.0,
-            },
-        )
-    }
-
-    fn js(names: &[&str], pos: &[f64], stamp_ns: i128) -> JointState {
-        JointState {
-            header: Header {
-                stamp: Time::from_ns(stamp_ns),
-                frame_id: String::new(),
-            },
-            name: names.iter().map(|s| s.to_string()).collect(),
-            position: pos.to_vec(),
-            velocity: vec![],
-            effort: vec![],
-        }
-    }
-
-    #[test]
-    fn joints_are_matched_by_name_in_any_order() {
-        let stamps = StampPolicy {
-            max_age_s: 0.1,
-            max_lead_s: 0.05,
-        };
-        let mut a = StateAssembler::new(&spec(), stamps, false);
-        let now = 1_000_000_000_000;
-        a.joint_state(&js(&["c", "a"], &[3.0, 1.0], now), now)
-            .unwrap();
-        assert!(!a.complete());
-        a.joint_state(&js(&["b"], &[2.0], now), now).unwrap();
-        assert!(a.complete());
-        assert_eq!(a.state().joints.position_rad, vec![1.0, 2.0, 3.0]);
-    }
-
-    #[test]
-    fn hostile_messages_are_rejected_whole_and_counted() {
-        let stamps = StampPolicy {
-            max_age_s: 0.1,
-            max_lead_s: 0.05,
-        };
-        let mut a = StateAssembler::new(&spec(), stamps, false);
-        let now = 1_000_000_000_000;
-        a.joint_state(&js(&["a", "b", "c"], &[1.0, 2.0, 3.0], now), now)
-            .unwrap();
-        assert_eq!(
-            a.joint_state(&js(&["a", "b"], &[9.0], now), now),
-            Err(Reject::WrongLength)
-        );
-        assert_eq!(
-            a.joint_state(&js(&["a", "zz"], &[9.0, 9.0], now), now),
-            Err(Reject::UnknownJoint)
-        );
-        assert_eq!(
-            a.joint_state(&js(&["a"], &[f64::NAN], now), now),
-            Err(Reject::NonFinite)
-        );
-        assert_eq!(
-            a.joint_state(&js(&["a"], &[9.0], now - 1_000_000_000), now),
-            Err(Reject::StaleStamp)
-        );
-        assert_eq!(
-            a.joint_state(&js(&["a"], &[9.0], now + 1_000_000_000), now),
-            Err(Reject::FutureStamp)
-        );
-        assert_eq!(
-            a.state().joints.position_rad,
-            vec![1.0, 2.0, 3.0],
-            "nothing of a rejected message applied"
-        );
-        assert_eq!(a.rejections.total(), 5);
-    }
 
     #[test]
     fn effort_array_carries_total_torques_in_hardware_order() {

@@ -8,14 +8,18 @@
 pub mod bridge;
 #[cfg(feature = "dds")]
 pub mod dds;
+pub mod inbound;
 pub mod mapping;
 pub mod msg;
+pub mod publishers;
 #[cfg(feature = "r2r")]
 pub mod r2r_transport;
 pub mod teleop;
 
 pub use bridge::{IoSide, RosRobot};
-pub use mapping::{CommandInterface, LoopStatus, Rejections, StampPolicy};
+pub use inbound::{Plausibility, Rejections, StampPolicy};
+pub use mapping::{CommandInterface, LoopStatus};
+pub use publishers::{AcceptFrom, GuidPattern, WriterGuid};
 
 /// System time (ns since the Unix epoch): the clock ROS stamps use. vDSO, no allocation.
 pub fn system_time_ns() -> i128 {
@@ -54,6 +58,10 @@ pub struct BridgeConfig {
     pub diagnostics_hz: f64,
     /// Stamp checks on inbound messages.
     pub stamps: StampPolicy,
+    /// What one inbound sample may show.
+    pub plausibility: Plausibility,
+    /// Whose samples the state topics accept.
+    pub accept_from: AcceptFrom,
     /// Topic remappings `from → to` (`-r from:=to`), applied to fully qualified names.
     pub remaps: Vec<(String, String)>,
     /// After handing the RT thread a new state, spin this long for its answer before parking
@@ -121,6 +129,8 @@ mod tests {
                 max_age_s: 0.0,
                 max_lead_s: 0.0,
             },
+            plausibility: Plausibility::default(),
+            accept_from: AcceptFrom::FirstWriter,
             remaps: remaps
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))

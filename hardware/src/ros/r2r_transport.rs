@@ -231,21 +231,21 @@ pub fn spawn(
             while !io.stopping() {
                 node.spin_once(Duration::from_micros(200));
                 while let Some(Some(m)) = js.next().now_or_never() {
-                    io.on_joint_state(&joint_state_in(&m));
+                    io.on_joint_state(&joint_state_in(&m), None);
                 }
                 if let Some(s) = imu.as_mut() {
                     while let Some(Some(m)) = s.next().now_or_never() {
-                        io.on_imu(&imu_in(&m));
+                        io.on_imu(&imu_in(&m), None);
                     }
                 }
                 if let Some(s) = odom.as_mut() {
                     while let Some(Some(m)) = s.next().now_or_never() {
-                        io.on_odometry(&odometry_in(&m));
+                        io.on_odometry(&odometry_in(&m), None);
                     }
                 }
                 if let Some(s) = wrench.as_mut() {
                     while let Some(Some(m)) = s.next().now_or_never() {
-                        io.on_wrench(&wrench_in(&m));
+                        io.on_wrench(&wrench_in(&m), None);
                     }
                 }
                 if let Some(c) = io.take_command() {

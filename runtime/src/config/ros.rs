@@ -1,6 +1,7 @@
 //! The `ros:` section: topics, transport, trigger and stamp limits of the ROS 2 bridge.
 
 use reflex_hardware::catalogue::RobotModel;
+use reflex_hardware::ros::{AcceptFrom, GuidPattern, Plausibility};
 use reflex_hardware::RobotKind;
 use reflex_validate::{Checker, Range};
 use serde::Deserialize;
@@ -93,6 +94,79 @@ pub struct RosSection {
     /// Diagnostics rate (Hz).
     #[serde(default = "default_diagnostics_hz")]
     pub diagnostics_hz: f64,
+    /// Whose samples the state topics accept: `first_writer` (default: the first writer whose
+    /// sample passes every check, for the rest of the run), `any`, or a list of GUIDs
+    /// (participants: 12 bytes, writers: 16, in hex as `ros2 topic info -v` prints them).
+    #[serde(default)]
+    pub accept_from: AcceptFromSection,
+    /// What one inbound sample may show (positions beyond the limits use
+    /// `safety.joint_limit_margin_rad`).
+    #[serde(default)]
+    pub plausibility: PlausibilitySection,
+}
+
+/// `ros.accept_from`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum AcceptFromSection {
+    /// `first_writer` or `any`.
+    Keyword(AcceptKeyword),
+    /// Participant or writer GUIDs.
+    Listed(Vec<String>),
+}
+
+impl Default for AcceptFromSection {
+    fn default() -> Self {
+        AcceptFromSection::Keyword(AcceptKeyword::FirstWriter)
+    }
+}
+
+/// The keywords of `ros.accept_from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcceptKeyword {
+    /// The first writer whose sample passes every check.
+    FirstWriter,
+    /// Every writer.
+    Any,
+}
+
+impl AcceptFromSection {
+    /// The bridge's setting; `None` when a GUID does not parse (refused at load).
+    pub fn resolve(&self) -> Option<AcceptFrom> {
+        match self {
+            AcceptFromSection::Keyword(AcceptKeyword::FirstWriter) => Some(AcceptFrom::FirstWriter),
+            AcceptFromSection::Keyword(AcceptKeyword::Any) => Some(AcceptFrom::Any),
+            AcceptFromSection::Listed(l) => l
+                .iter()
+                .map(|g| GuidPattern::parse(g))
+                .collect::<Option<Vec<_>>>()
+                .map(AcceptFrom::Listed),
+        }
+    }
+}
+
+/// `ros.plausibility`: see [`reflex_hardware::ros::inbound`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlausibilitySection {
+    /// Slack of the jump checks (ms): a joint may move its velocity limit × (Δt + slack).
+    pub jump_slack_ms: f64,
+    /// Largest deviation of an orientation quaternion's norm from 1.
+    pub quaternion_norm_tolerance: f64,
+    /// Orientation change allowed beyond what the gyro shows (rad).
+    pub orientation_slack_rad: f64,
+}
+
+impl Default for PlausibilitySection {
+    fn default() -> Self {
+        let p = Plausibility::default();
+        Self {
+            jump_slack_ms: p.jump_slack_s * 1e3,
+            quaternion_norm_tolerance: p.quaternion_norm_tolerance,
+            orientation_slack_rad: p.orientation_slack_rad,
+        }
+    }
 }
 
 fn default_transport() -> RosTransportKind {
@@ -193,6 +267,47 @@ pub(super) fn check(c: &mut Checker, r: &RosSection, robot: &RobotModel) {
         Range::open_closed(0.0, 1000.0),
         "Hz",
     );
+    if r.accept_from.resolve().is_none() {
+        c.error(
+            "ros.accept_from",
+            "`first_writer`, `any`, or a list of GUIDs (24 hex digits: a participant, 32: a writer; `.` `:` `-` may separate them)",
+            format!("{:?}", r.accept_from),
+        );
+    }
+    if matches!(&r.accept_from, AcceptFromSection::Listed(l) if l.is_empty() || l.len() > 64) {
+        c.error("ros.accept_from", "1–64 GUIDs", "an empty or longer list");
+    }
+    let p = &r.plausibility;
+    c.range(
+        "ros.plausibility.jump_slack_ms",
+        p.jump_slack_ms,
+        "a slack",
+        Range::closed(0.0, 1000.0),
+        "ms",
+    );
+    c.range(
+        "ros.plausibility.quaternion_norm_tolerance",
+        p.quaternion_norm_tolerance,
+        "a tolerance",
+        Range::open_closed(0.0, 0.5),
+        "",
+    );
+    c.range(
+        "ros.plausibility.orientation_slack_rad",
+        p.orientation_slack_rad,
+        "a slack",
+        Range::closed(0.0, 3.2),
+        "rad",
+    );
+    if r.transport == RosTransportKind::R2r
+        && r.accept_from != AcceptFromSection::Keyword(AcceptKeyword::Any)
+    {
+        c.warn(
+            "ros.accept_from",
+            "`any` with the r2r transport: r2r 0.9 does not say which writer sent a sample, so state topics accept every publisher (use SROS2 access control)",
+            format!("{:?}", r.accept_from),
+        );
+    }
     let mut topics = vec![
         ("ros.topics.joint_states", r.topics.joint_states.as_str()),
         ("ros.topics.command", r.topics.command.as_str()),
