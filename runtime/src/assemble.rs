@@ -35,6 +35,10 @@ pub fn supervisor_config(s: &SafetySection) -> SupervisorConfig {
         safe_stop_tilt_rad: s.safe_stop_tilt_rad,
         max_target_step_rad: s.max_target_step_rad,
         safe_stop_kd: s.safe_stop_kd,
+        persist_samples: s.persist_samples,
+        recover_from_stale: s
+            .recover_from_stale
+            .map(|r| (r.max_stale_ms / 1e3, r.healthy_ms / 1e3)),
     }
 }
 

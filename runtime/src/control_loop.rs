@@ -190,6 +190,13 @@ impl<R: Robot> ControlLoop<R> {
                 sup.switch(n, Mode::Fallback, Cause::PolicyLate);
             }
         }
+        // Back from a transient sensor gap, when the config allows it.
+        if sup.mode() == Mode::Fallback
+            && sup.recover(n, now_s, sensor.is_none() && attitude.is_none())
+            && sup.commander() == Commander::StartUp
+        {
+            self.startup.reset(&self.state);
+        }
         // The command, from whoever is in charge; a fault in it hands over in this same cycle.
         if sup.commander() == Commander::StartUp {
             let r = self.startup.update(&tick, &self.state, &mut self.cmd);

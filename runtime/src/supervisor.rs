@@ -4,8 +4,10 @@
 //! `FALLBACK` (the certified fallback) → `SAFE_STOP` (joint damping). Within `POLICY` the
 //! supervisor also owns the hand-over from start-up to the policy ([`Commander`]). A fault
 //! detected in a cycle switches the mode in that same cycle, before the command is written.
-//! Going back to `POLICY` takes an explicit reset. Every transition is logged with its cycle and
-//! cause in a fixed-size log: nothing here allocates after construction.
+//! Going back to `POLICY` takes an explicit reset, except after a transient sensor gap when
+//! `recover_from_stale` allows it. Attitude and implausible joints count only when they persist
+//! over `persist_samples` new samples. Every transition is logged with its cycle and cause in a
+//! fixed-size log: nothing here allocates after construction.
 
 use reflex_hardware::{JointCommand, RobotKind, RobotSpec, RobotState};
 use serde::Serialize;
@@ -48,6 +50,8 @@ pub enum Cause {
     Reset,
     /// A fallback drill: the operator (or a scheduled fault) handed over on purpose.
     Drill,
+    /// Back to the policy by itself after a transient sensor gap (`recover_from_stale`).
+    Recovered,
 }
 
 /// Who writes this cycle's command.
@@ -78,6 +82,7 @@ impl Cause {
             Cause::FallbackFault => "fallback_fault",
             Cause::Reset => "reset",
             Cause::Drill => "drill",
+            Cause::Recovered => "recovered",
         }
     }
 }
@@ -118,6 +123,22 @@ pub struct SupervisorConfig {
     pub max_target_step_rad: f64,
     /// Damping in safe stop (N·m·s/rad).
     pub safe_stop_kd: f64,
+    /// Consecutive new samples an attitude or joint-limit condition must hold on.
+    pub persist_samples: u32,
+    /// FALLBACK → POLICY after a sensor gap no longer than `.0` (s) followed by `.1` (s) of
+    /// healthy sensors; `None`: only an explicit reset.
+    pub recover_from_stale: Option<(f64, f64)>,
+}
+
+/// Where an automatic return from a sensor gap stands.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Recovery {
+    /// Not eligible (not in FALLBACK for a stale sensor, or a gap too long, or another fault).
+    Never,
+    /// In FALLBACK for a stale sensor; waiting for samples to return.
+    AwaitingSamples,
+    /// Samples returned after a short gap; healthy since this loop time (s).
+    HealthySince(f64),
 }
 
 impl Default for SupervisorConfig {
@@ -155,6 +176,14 @@ pub struct Supervisor {
     handover_cycle: Option<u64>,
     /// Cycles spent in each mode (POLICY, FALLBACK, SAFE_STOP).
     pub cycles_in_mode: [u64; 3],
+    /// This cycle brought a new sample.
+    new_sample: bool,
+    /// Gap before this cycle's new sample (s).
+    last_gap_s: f64,
+    /// Consecutive new samples with joints beyond their limits, tilt beyond the fallback limit,
+    /// tilt beyond the safe-stop limit.
+    streaks: [u32; 3],
+    recovery: Recovery,
 }
 
 impl Supervisor {
@@ -175,6 +204,10 @@ impl Supervisor {
             have_prev: false,
             handover_cycle: None,
             cycles_in_mode: [0; 3],
+            new_sample: false,
+            last_gap_s: 0.0,
+            streaks: [0; 3],
+            recovery: Recovery::Never,
         }
     }
 
@@ -237,6 +270,50 @@ impl Supervisor {
         }
         self.last_cause = Some(cause);
         self.mode = to;
+        self.recovery = match (to, cause) {
+            (Mode::Fallback, Cause::SensorStale) if self.cfg.recover_from_stale.is_some() => {
+                Recovery::AwaitingSamples
+            }
+            _ => Recovery::Never,
+        };
+    }
+
+    /// Counts a condition on a new sample; true once it has held on `persist_samples` of them.
+    fn persists(&mut self, k: usize, holds: bool) -> bool {
+        if self.new_sample {
+            self.streaks[k] = if holds { self.streaks[k] + 1 } else { 0 };
+        }
+        holds && self.streaks[k] >= self.cfg.persist_samples
+    }
+
+    /// FALLBACK → POLICY after a transient sensor gap (see [`SupervisorConfig`]): call once per
+    /// cycle after the sensor and attitude checks, with whether they found nothing. Returns
+    /// whether it switched.
+    pub fn recover(&mut self, cycle: u64, now_s: f64, healthy: bool) -> bool {
+        let Some((max_gap_s, healthy_s)) = self.cfg.recover_from_stale else {
+            return false;
+        };
+        if self.mode != Mode::Fallback {
+            return false;
+        }
+        self.recovery = match self.recovery {
+            Recovery::AwaitingSamples if self.new_sample => {
+                if self.last_gap_s <= max_gap_s + 1e-9 && healthy {
+                    Recovery::HealthySince(now_s)
+                } else {
+                    Recovery::Never
+                }
+            }
+            Recovery::HealthySince(_) if !healthy => Recovery::Never,
+            r => r,
+        };
+        if let Recovery::HealthySince(since) = self.recovery {
+            if elapsed(now_s, since, healthy_s) {
+                self.switch(cycle, Mode::Policy, Cause::Recovered);
+                return true;
+            }
+        }
+        false
     }
 
     /// Checks the sample of this cycle (`fresh`: the read succeeded) at loop time `now_s`.
@@ -249,7 +326,9 @@ impl Supervisor {
         now_s: f64,
     ) -> Option<Cause> {
         let new_sample = fresh && state.stamp_s > self.last_stamp_s;
+        self.new_sample = new_sample;
         if new_sample {
+            self.last_gap_s = self.last_sample_s.map_or(0.0, |last| now_s - last);
             self.last_stamp_s = state.stamp_s;
             self.last_sample_s = Some(now_s);
         }
@@ -259,12 +338,18 @@ impl Supervisor {
             }
         }
         let m = self.cfg.joint_limit_margin_rad;
+        let mut beyond = false;
         for (i, lim) in spec.limits.iter().enumerate() {
             let q = state.joints.position_rad[i];
             let dq = state.joints.velocity_rad_s[i];
-            if !q.is_finite() || !dq.is_finite() || q < lim.lower_rad - m || q > lim.upper_rad + m {
+            // A non-finite sample cannot be controlled on: at once, not after it persists.
+            if !q.is_finite() || !dq.is_finite() {
                 return Some(Cause::SensorImplausible);
             }
+            beyond |= q < lim.lower_rad - m || q > lim.upper_rad + m;
+        }
+        if self.persists(0, beyond) {
+            return Some(Cause::SensorImplausible);
         }
         let imu = &state.imu;
         let imu_finite = imu
@@ -286,16 +371,19 @@ impl Supervisor {
     }
 
     /// |roll| or |pitch| of a legged robot's base beyond the fallback limit (`Some(false)`) or
-    /// the safe-stop limit (`Some(true)`).
-    pub fn check_attitude(&self, state: &RobotState) -> Option<bool> {
+    /// the safe-stop limit (`Some(true)`), held on `persist_samples` new samples. Call after
+    /// [`Self::check_sensors`] in the same cycle.
+    pub fn check_attitude(&mut self, state: &RobotState) -> Option<bool> {
         if !self.legged {
             return None;
         }
         let (r, p) = state.imu.roll_pitch_rad();
         let tilt = r.abs().max(p.abs());
-        if tilt > self.cfg.safe_stop_tilt_rad {
+        let stop = self.persists(2, tilt > self.cfg.safe_stop_tilt_rad);
+        let fallback = self.persists(1, tilt > self.cfg.max_tilt_rad);
+        if stop {
             Some(true)
-        } else if tilt > self.cfg.max_tilt_rad {
+        } else if fallback {
             Some(false)
         } else {
             None
@@ -453,6 +541,86 @@ mod tests {
         assert_eq!(
             (t[0].cycle, t[0].to, t[0].cause),
             (7, Mode::Fallback, Cause::PolicyLate)
+        );
+    }
+
+    #[test]
+    fn attitude_and_limits_count_only_when_they_persist() {
+        let s = spec();
+        let mut sup = Supervisor::new(SupervisorConfig::default(), &s);
+        let mut st = RobotState::new(&s);
+        // Upside down (a 180° roll) and a joint beyond its limit on one sample, then normal.
+        let (upside_down, level) = ([1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]);
+        let mut sample = |sup: &mut Supervisor, k: u32, q: f64, o: [f64; 4]| {
+            st.stamp_s = k as f64 * 0.002;
+            st.joints.position_rad[0] = q;
+            st.imu.orientation_xyzw = o;
+            let now = k as f64 * 0.002;
+            (
+                sup.check_sensors(true, &st, &s, now),
+                sup.check_attitude(&st),
+            )
+        };
+        assert_eq!(sample(&mut sup, 1, 0.0, level), (None, None));
+        assert_eq!(
+            sample(&mut sup, 2, 1.5, upside_down),
+            (None, None),
+            "one bad sample"
+        );
+        assert_eq!(sample(&mut sup, 3, 0.0, level), (None, None));
+        assert_eq!(sample(&mut sup, 4, 1.5, upside_down), (None, None));
+        assert_eq!(sample(&mut sup, 5, 1.5, upside_down), (None, None));
+        assert_eq!(
+            sample(&mut sup, 6, 1.5, upside_down),
+            (Some(Cause::SensorImplausible), Some(true)),
+            "three in a row"
+        );
+        // A non-finite sample cannot wait.
+        assert_eq!(
+            sample(&mut sup, 7, f64::NAN, level).0,
+            Some(Cause::SensorImplausible)
+        );
+    }
+
+    #[test]
+    fn a_short_sensor_gap_recovers_after_healthy_samples_a_long_one_does_not() {
+        let s = spec();
+        let cfg = SupervisorConfig {
+            recover_from_stale: Some((0.1, 0.5)),
+            ..SupervisorConfig::default()
+        };
+        let run = |gap_s: f64| {
+            let mut sup = Supervisor::new(cfg.clone(), &s);
+            let mut st = RobotState::new(&s);
+            let mut recovered_at = None;
+            let mut stamp = 0.0;
+            for cycle in 0..1000u64 {
+                let t = cycle as f64 * 0.002;
+                let gap = (1.0..1.0 + gap_s).contains(&t);
+                if !gap {
+                    stamp += 0.002;
+                    st.stamp_s = stamp;
+                }
+                let sensor = sup.check_sensors(!gap, &st, &s, t);
+                if sup.mode() == Mode::Policy {
+                    if let Some(c) = sensor {
+                        sup.switch(cycle, Mode::Fallback, c);
+                    }
+                }
+                if sup.recover(cycle, t, sensor.is_none()) {
+                    recovered_at = Some(t);
+                }
+            }
+            (recovered_at, sup.mode())
+        };
+        let (at, mode) = run(0.05);
+        let at = at.expect("a 50 ms gap recovers");
+        assert!((1.549..1.56).contains(&at), "recovered at {at} s");
+        assert_eq!(mode, Mode::Policy);
+        assert_eq!(
+            run(0.15),
+            (None, Mode::Fallback),
+            "a 150 ms gap needs a reset"
         );
     }
 

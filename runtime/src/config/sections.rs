@@ -309,6 +309,25 @@ pub struct SafetySection {
     pub max_target_step_rad: f64,
     /// Joint damping in safe stop (N·m·s/rad).
     pub safe_stop_kd: f64,
+    /// Attitude beyond a limit, and joints beyond their limits, count only when they hold on
+    /// this many consecutive new samples (1–100): one bad sample never changes the mode.
+    pub persist_samples: u32,
+    /// Leaving FALLBACK by itself after the sensors were briefly stale; `null`: every cause
+    /// needs an explicit reset.
+    pub recover_from_stale: Option<RecoverSection>,
+}
+
+/// `safety.recover_from_stale`: FALLBACK → POLICY without a reset when the sensors were stale
+/// for less than `max_stale_ms` and have then been healthy (fresh samples, no implausible or
+/// attitude condition) for `healthy_ms`. Attitude, e-stop, implausible sensors, the policy's
+/// own faults and drills always need an explicit reset; SAFE_STOP never recovers by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverSection {
+    /// Longest gap between two samples that still counts as transient (ms).
+    pub max_stale_ms: f64,
+    /// How long the sensors must then be healthy (ms).
+    pub healthy_ms: f64,
 }
 
 impl Default for SafetySection {
@@ -325,6 +344,11 @@ impl Default for SafetySection {
             safe_stop_tilt_rad: 1.6,
             max_target_step_rad: 0.05,
             safe_stop_kd: 8.0,
+            persist_samples: 3,
+            recover_from_stale: Some(RecoverSection {
+                max_stale_ms: 100.0,
+                healthy_ms: 1000.0,
+            }),
         }
     }
 }
@@ -564,7 +588,7 @@ pub(super) fn check_safety(c: &mut Checker, s: &SafetySection) {
         "ms",
     );
     let lost_from = if timeout_ok { s.sensor_timeout_ms } else { 0.0 };
-    c.require(
+    let lost_ok = c.require(
         Range::closed(lost_from, 10_000.0).contains(s.sensor_lost_ms),
         "safety.sensor_lost_ms",
         format!(
@@ -614,6 +638,33 @@ pub(super) fn check_safety(c: &mut Checker, s: &SafetySection) {
         Range::open_closed(0.0, 1.0),
         "rad",
     );
+    if !(1..=100).contains(&s.persist_samples) {
+        c.error("safety.persist_samples", "1–100 samples", s.persist_samples);
+    }
+    if let Some(r) = &s.recover_from_stale {
+        // Against the sensor thresholds once they are valid themselves (else only finite).
+        let (lo, hi) = if timeout_ok && lost_ok {
+            (s.sensor_timeout_ms, s.sensor_lost_ms)
+        } else {
+            (0.0, 10_000.0)
+        };
+        c.require(
+            Range::closed(lo, hi).contains(r.max_stale_ms),
+            "safety.recover_from_stale.max_stale_ms",
+            format!(
+                "a gap in [sensor_timeout_ms = {}, sensor_lost_ms = {}] ms (longer gaps end in a safe stop)",
+                s.sensor_timeout_ms, s.sensor_lost_ms
+            ),
+            r.max_stale_ms,
+        );
+        c.range(
+            "safety.recover_from_stale.healthy_ms",
+            r.healthy_ms,
+            "a time",
+            Range::closed(0.0, 60_000.0),
+            "ms",
+        );
+    }
     c.range(
         "safety.safe_stop_kd",
         s.safe_stop_kd,
