@@ -65,6 +65,16 @@ pub enum BenchCommand {
         #[arg(long, default_value = ".venv/bin/python")]
         python: String,
     },
+    /// The largest pushes (0.2 s on the base) the stand controller and the certified fallback
+    /// each hold a legged robot through, same seed, lateral and forward.
+    Push {
+        /// Config with a stand-up controller and `safety.fallback` (simulator).
+        #[arg(long, default_value = "launch/config/a1_policy.yaml")]
+        config: PathBuf,
+        /// Largest force tried (N); forces go up in steps of 10 N from 10 N.
+        #[arg(long, default_value_t = 200.0)]
+        max_force: f64,
+    },
     /// Simulator steps per second for the A1, the Go2 and the Panda, next to MuJoCo on the same
     /// URDF.
     Sim {
@@ -93,6 +103,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Mlp { iterations } => bench_mlp(iterations),
         BenchCommand::Ros { seconds, python } => bench_ros(seconds, &python),
         BenchCommand::Walk { python } => bench_walk(&python),
+        BenchCommand::Push { config, max_force } => bench_push(&config, max_force),
         BenchCommand::Sim {
             dt,
             seconds,
@@ -326,6 +337,51 @@ const WALK_COMMANDS: [[f64; 3]; 6] = [
     [0.0, 0.3, 0.0],
     [0.0, 0.0, 1.0],
 ];
+
+fn bench_push(path: &Path, max_force_n: f64) -> anyhow::Result<()> {
+    use crate::fallback_tools::{largest_push, Holder};
+    let cfg = config::load(path)?;
+    let spec = crate::assemble::robot_spec(&cfg)?;
+    let manifest = cfg
+        .config
+        .safety
+        .fallback
+        .as_ref()
+        .map(|f| cfg.resolve(f))
+        .with_context(|| format!("{}: bench push needs `safety.fallback`", path.display()))?;
+    println!(
+        "reflex bench push: {} — a push of 0.2 s on the base 1 s after the stand-up, watched for 3 s; survived = never below 0.2 m nor tilted beyond 0.8 rad",
+        path.display()
+    );
+    let fallback = || -> Result<Holder, crate::driver::RunError> {
+        Ok(Holder::Fallback(Box::new(
+            reflex_policies::fallback::CertifiedFallback::load(&manifest, &spec)?,
+        )))
+    };
+    let stand = || -> Result<Holder, crate::driver::RunError> { Ok(Holder::StartUp) };
+    for (name, dir) in [
+        ("lateral +y", [0.0, 1.0, 0.0]),
+        ("lateral -y", [0.0, -1.0, 0.0]),
+        ("forward +x", [1.0, 0.0, 0.0]),
+    ] {
+        let show = |(f, all): (f64, bool)| {
+            if all {
+                format!("≥ {f:.0} N (all tried)")
+            } else {
+                format!("{f:.0} N")
+            }
+        };
+        let s = largest_push(&cfg, &stand, dir, max_force_n)?;
+        let fb = largest_push(&cfg, &fallback, dir, max_force_n)?;
+        println!(
+            "  {name}: stand controller {}, certified fallback {}  -> fallback/stand {:.2}",
+            show(s),
+            show(fb),
+            fb.0 / s.0.max(1e-9)
+        );
+    }
+    Ok(())
+}
 
 fn bench_walk(python: &str) -> anyhow::Result<()> {
     println!(

@@ -142,6 +142,119 @@ pub fn evaluate(
     ))
 }
 
+/// Which controller holds the robot through a push.
+pub enum Holder {
+    /// The config's start-up controller (the stand controller), on its own.
+    StartUp,
+    /// The certified fallback, handed over to in a drill before the push.
+    Fallback(Box<CertifiedFallback>),
+}
+
+/// Whether the robot stood through one push.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PushOutcome {
+    /// The force (world frame, N).
+    pub force_n: [f64; 3],
+    /// Lowest base height from the push on (m).
+    pub min_base_height_m: f64,
+    /// Largest |roll| or |pitch| from the push on (rad).
+    pub max_tilt_rad: f64,
+    /// Stood: never below 0.2 m, never tilted beyond 0.8 rad.
+    pub survived: bool,
+}
+
+/// Measures the base from the push on, in every mode.
+struct PushProbe {
+    from_s: f64,
+    min_h: f64,
+    max_tilt: f64,
+}
+
+impl Observer for PushProbe {
+    fn on_cycle(&mut self, v: &CycleView) {
+        let Some(gt) = v.ground_truth else { return };
+        if v.time_s < self.from_s {
+            return;
+        }
+        self.min_h = self.min_h.min(gt.base_position_m[2]);
+        let (r, p) = reflex_hardware::roll_pitch_rad(gt.base_orientation_xyzw);
+        self.max_tilt = self.max_tilt.max(r.abs().max(p.abs()));
+    }
+}
+
+/// Stands the robot up, lets `holder` hold it, pushes the base with `force_n` for `push_s` one
+/// second after the stand-up, and watches it for 3 s more (no sensor noise; the supervisor only
+/// stops a robot that has fallen over, as in [`evaluation_config`]).
+pub fn push_survival(
+    cfg: &LoadedConfig,
+    holder: Holder,
+    force_n: [f64; 3],
+    push_s: f64,
+) -> Result<PushOutcome, RunError> {
+    let ready_s = cfg.config.controller.duration_s.unwrap_or(0.0);
+    let at_s = ready_s + 1.0;
+    let push = Fault::Push {
+        at_s,
+        duration_s: push_s,
+        force_n,
+    };
+    let mut c = evaluation_config(cfg, 0.0, &[push]);
+    // The start-up controller alone: no policy takes over from it.
+    c.config.policy = None;
+    c.config.teleop = None;
+    let fallback = match holder {
+        Holder::StartUp => {
+            c.config
+                .faults
+                .retain(|f| !matches!(f, Fault::FallbackDrill { .. }));
+            None
+        }
+        Holder::Fallback(fb) => Some(*fb),
+    };
+    let mut probe = PushProbe {
+        from_s: at_s,
+        min_h: f64::INFINITY,
+        max_tilt: 0.0,
+    };
+    driver::run(
+        &c,
+        RunOptions {
+            duration_s: Some(at_s + push_s + 3.0),
+            observers: vec![&mut probe],
+            fallback,
+            ..Default::default()
+        },
+    )?;
+    Ok(PushOutcome {
+        force_n,
+        min_base_height_m: probe.min_h,
+        max_tilt_rad: probe.max_tilt,
+        survived: probe.min_h >= 0.2 && probe.max_tilt <= 0.8,
+    })
+}
+
+/// The largest push along `direction` (unit vector) that `holder` keeps the robot standing
+/// through: forces from 10 N up in steps of 10 N to `max_force_n`, stopping at the first fall.
+/// Returns the force and whether every force tried was survived (the limit lies beyond).
+pub fn largest_push(
+    cfg: &LoadedConfig,
+    holder: &dyn Fn() -> Result<Holder, RunError>,
+    direction: [f64; 3],
+    max_force_n: f64,
+) -> Result<(f64, bool), RunError> {
+    let mut largest = 0.0;
+    let mut f = 10.0;
+    while f <= max_force_n + 1e-9 {
+        let force = direction.map(|d| d * f);
+        if !push_survival(cfg, holder()?, force, 0.2)?.survived {
+            return Ok((largest, false));
+        }
+        largest = f;
+        f += 10.0;
+    }
+    Ok((largest, true))
+}
+
 /// Fits a fallback under `lipschitz` to recorded demonstrations.
 pub fn fit(demos: &crate::record::Demonstrations, lipschitz: f64, seed: u64) -> (Mlp, FitReport) {
     let opts = FitOptions {

@@ -126,9 +126,11 @@ enum Command {
         /// Joint position noise levels (rad, std) for the closed-loop evaluation.
         #[arg(long, value_delimiter = ',', default_value = "0,0.01")]
         noise: Vec<f64>,
-        /// Damping the driver adds under the fallback (N·m·s/rad).
-        #[arg(long, default_value_t = 0.5)]
-        driver_kd: f64,
+        /// Damping the motor driver adds under the fallback (N·m·s/rad); default: the expert's
+        /// own kd (its smallest, if per joint), so damping stays in the driver, on fresh
+        /// velocities, even when the state stream stalls.
+        #[arg(long)]
+        driver_kd: Option<f64>,
         /// Output folder for fallback.onnx and fallback.yaml.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -401,21 +403,39 @@ fn fallback_fit_cmd(
     duration: f64,
     episodes: usize,
     noise: &[f64],
-    driver_kd: f64,
+    driver_kd: Option<f64>,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let cfg = config::load(config)?;
     let spec = assemble::robot_spec(&cfg)?;
     let reference = ft::reference_pose(&cfg, &spec);
-    let (demos, _) = record::record_torques(&cfg, &reference, duration, episodes, 2.0)?;
+    let driver_kd = match driver_kd {
+        Some(kd) => kd,
+        None => cfg
+            .config
+            .controller
+            .kd
+            .resolve(&spec.joint_names)
+            .into_iter()
+            .fold(f64::INFINITY, f64::min),
+    };
+    anyhow::ensure!(
+        (0.0..=100.0).contains(&driver_kd),
+        "--driver-kd: expected a damping in [0, 100] N·m·s/rad, found {driver_kd}"
+    );
+    println!("motor-driver damping under the fallback: {driver_kd} N·m·s/rad");
+    let (demos, _) = record::record_torques(&cfg, &reference, driver_kd, duration, episodes, 2.0)?;
     println!(
         "recorded {} (state, expert torque) pairs from {} ({} faults applied per episode)",
         demos.rows(),
         config.display(),
         cfg.config.faults.len()
     );
+    let stand = || Ok(ft::Holder::StartUp);
+    let (expert_push_n, _) = ft::largest_push(&cfg, &stand, [0.0, 1.0, 0.0], 150.0)?;
+    println!("the expert itself holds a 0.2 s lateral push of up to {expert_push_n:.0} N");
     println!(
-        "{:>8} {:>10} {:>10} {:>10} | closed loop: noise → mean / min height, torque jitter",
+        "{:>8} {:>10} {:>10} {:>10} | closed loop: noise → mean / min height, torque jitter; largest 0.2 s lateral push held",
         "L", "certified", "train mse", "val mse"
     );
     for (k, &l) in lipschitz.iter().enumerate() {
@@ -440,6 +460,18 @@ fn fallback_fit_cmd(
                 if cl.fell { " FELL" } else { "" }
             );
         }
+        let holder = || {
+            Ok(ft::Holder::Fallback(Box::new(
+                reflex_policies::fallback::CertifiedFallback::from_mlp(
+                    mlp.clone(),
+                    reference.clone(),
+                    driver_kd,
+                    l,
+                )?,
+            )))
+        };
+        let (push_n, _) = ft::largest_push(&cfg, &holder, [0.0, 1.0, 0.0], 150.0)?;
+        line += &format!(" largest lateral push {push_n:.0} N");
         println!("{line}");
         if let (0, Some(dir)) = (k, &out) {
             let prov = format!(

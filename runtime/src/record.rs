@@ -170,6 +170,7 @@ pub fn record(
 struct TorqueRecorder {
     spec: RobotSpec,
     reference: Vec<f64>,
+    driver_kd: f64,
     skip_s: f64,
     demos: Demonstrations,
 }
@@ -185,17 +186,21 @@ impl Observer for TorqueRecorder {
             .extend(q.iter().zip(&self.reference).map(|(q, r)| (q - r) as f32));
         d.obs.extend(dq.iter().map(|v| *v as f32));
         for (i, lim) in self.spec.limits.iter().enumerate() {
-            d.act
-                .push(lim.clamp_effort(v.command.torque_nm(i, q[i], dq[i])) as f32);
+            // What the fallback must add to the motor driver's own damping to match the expert.
+            let tau = lim.clamp_effort(v.command.torque_nm(i, q[i], dq[i]));
+            d.act.push((tau + self.driver_kd * dq[i]) as f32);
         }
     }
 }
 
 /// Records the expert's torques around `reference` (hardware order) from `skip_s` on, over
-/// `episodes` seeds. Returns the pairs and each episode's report.
+/// `episodes` seeds, less the damping `driver_kd` the motor driver will add under the fallback
+/// (τ_expert + driver_kd·dq: the fallback's feed-forward that reproduces the expert). Returns the
+/// pairs and each episode's report.
 pub fn record_torques(
     cfg: &LoadedConfig,
     reference: &[f64],
+    driver_kd: f64,
     duration_s: f64,
     episodes: usize,
     skip_s: f64,
@@ -205,6 +210,7 @@ pub fn record_torques(
     let mut rec = TorqueRecorder {
         spec,
         reference: reference.to_vec(),
+        driver_kd,
         skip_s,
         demos: Demonstrations {
             obs_dim: 2 * n,

@@ -34,6 +34,15 @@ fn edit(text: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
+/// `text` with the value of the top-level line starting with `key` replaced by `value`.
+fn set_line(text: &str, key: &str, value: &str) -> String {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("no `{key}` line in:\n{text}"));
+    text.replacen(line, &format!("{key} {value}"), 1)
+}
+
 /// What a file in a case's folder is.
 enum Entry {
     Text(String),
@@ -286,9 +295,9 @@ fn cases() -> Vec<Case> {
         fallback_case("fallback_reference_nan", pose(&fb, "FR_calf_joint", ".nan"), &["`reference_pose_rad.FR_calf_joint`"]),
         fallback_case("fallback_reference_beyond_limits", pose(&fb, "FR_calf_joint", "-0.3"), &["`reference_pose_rad.FR_calf_joint`", "limits"]),
         fallback_case("fallback_reference_missing_joint", edit(&fb, "  RR_thigh_joint: 1.0\n", ""), &["`reference_pose_rad`", "RR_thigh_joint"]),
-        fallback_case("fallback_bound_nan", edit(&fb, "lipschitz_bound: 60.0", "lipschitz_bound: .nan"), &["`lipschitz_bound`"]),
-        fallback_case("fallback_bound_below_certificate", edit(&fb, "lipschitz_bound: 60.0", "lipschitz_bound: 10.0"), &["`lipschitz_bound`", "found 10", "fallback.onnx"]),
-        fallback_case("fallback_driver_kd_negative", edit(&fb, "driver_kd: 0.5", "driver_kd: -0.5"), &["`driver_kd`"]),
+        fallback_case("fallback_bound_nan", set_line(&fb, "lipschitz_bound:", ".nan"), &["`lipschitz_bound`"]),
+        fallback_case("fallback_bound_below_certificate", set_line(&fb, "lipschitz_bound:", "10.0"), &["`lipschitz_bound`", "found 10", "fallback.onnx"]),
+        fallback_case("fallback_driver_kd_negative", set_line(&fb, "driver_kd:", "-0.5"), &["`driver_kd`"]),
         fallback_case("fallback_wrong_robot", edit(&fb, "robot: go2", "robot: a1"), &["`robot`", "go2"]),
         fallback_case("fallback_model_dev_zero", edit(&fb, &format!("model: {}/policies/models/go2_fallback/fallback.onnx", repo().display()), "model: /dev/zero"), &["not a regular file"]).naming("/dev/zero"),
         fallback_case("fallback_model_is_the_policy", edit(&fb, &format!("model: {}/policies/models/go2_fallback/fallback.onnx", repo().display()), &format!("model: {}/policies/models/go2_himloco/policy.onnx", repo().display())), &["`Slice` is not supported"]).naming(format!("{}/policies/models/go2_himloco/policy.onnx", repo().display())),

@@ -59,7 +59,8 @@ fn a_model_whose_bound_exceeds_the_declared_one_is_refused_with_both_numbers() {
         .parse()
         .unwrap();
     assert!(
-        err.contains("exceeds the declared lipschitz_bound 30")
+        err.contains("fallback.yaml: field `lipschitz_bound`")
+            && err.contains("found 30")
             && err.contains(&format!("{certified:.6}")),
         "{err}"
     );

@@ -54,9 +54,9 @@ fn fallback_fit_records_the_pushes_too() {
     let cfg = expert();
     let spec = reflex_tests::spec_of("a1");
     let reference = fallback_tools::reference_pose(&cfg, &spec);
-    let (pushed, _) = record::record_torques(&cfg, &reference, 4.0, 1, 0.0).expect("record");
-    let (calm, _) =
-        record::record_torques(&without_faults(&cfg), &reference, 4.0, 1, 0.0).expect("record");
+    let (pushed, _) = record::record_torques(&cfg, &reference, 0.0, 4.0, 1, 0.0).expect("record");
+    let (calm, _) = record::record_torques(&without_faults(&cfg), &reference, 0.0, 4.0, 1, 0.0)
+        .expect("record");
     // One row per control cycle (500 Hz): rows 1500..1750 are the push and its aftermath;
     // q − q_ref is columns 0..12 (joint position noise: 0.005 rad).
     let with = peak(&pushed.obs, 24, 0..12, 1500..1750);
@@ -105,7 +105,7 @@ fn the_same_fault_plan_gives_the_same_transitions_in_run_record_and_evaluation()
     let (_, recorded) = record::record(&cfg, &manifest, 4.5, 1, 0.0).expect("record");
     assert_eq!(transitions(&recorded[0]), expected, "record");
     let (_, torques) =
-        record::record_torques(&cfg, &[0.0; 12], 4.5, 1, 0.0).expect("record torques");
+        record::record_torques(&cfg, &[0.0; 12], 0.0, 4.5, 1, 0.0).expect("record torques");
     assert_eq!(
         transitions(&torques[0]),
         expected,
