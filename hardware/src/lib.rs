@@ -21,6 +21,23 @@ pub use command::JointCommand;
 pub use spec::{JointLimits, RobotKind, RobotSpec};
 pub use state::{roll_pitch_rad, EndEffectorState, GroundTruth, ImuState, JointStates, RobotState};
 
+/// Spawns a named thread and returns once it runs: its name is then visible to the OS (Rust
+/// names a thread from inside it), so the runtime can find and place it by name at once.
+pub fn spawn_named<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<T>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let _ = tx.send(());
+            f()
+        })?;
+    let _ = rx.recv();
+    Ok(h)
+}
+
 /// A hardware error. Carries only static data, so creating one on the RT thread never allocates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HwError {

@@ -331,6 +331,9 @@ fn open_session(
         })
         .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
         .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+        // No spin-waiting: the policy thread shares its core with the wire's threads.
+        .and_then(|b| b.with_intra_op_spinning(false).map_err(Into::into))
+        .and_then(|b| b.with_inter_op_spinning(false).map_err(Into::into))
         .map_err(|e: ort::Error| model_err(e.to_string()))?;
     let mut report = ProviderReport {
         requested: opts.providers.clone(),

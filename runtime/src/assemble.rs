@@ -468,10 +468,16 @@ pub fn bridge_config(
         },
         accept_from: r.accept_from.resolve().unwrap_or_default(),
         remaps: topic_remaps,
-        spin_for_command_us: match r.trigger {
-            TriggerKind::RobotState => 200,
-            TriggerKind::Clock => 0,
-        },
+        spin_for_command_us: cfg
+            .config
+            .threads
+            .ros_io
+            .as_ref()
+            .and_then(|t| t.spin_us)
+            .unwrap_or(match r.trigger {
+                TriggerKind::RobotState => 200,
+                TriggerKind::Clock => 0,
+            }),
     })
 }
 

@@ -57,6 +57,20 @@ pub enum BenchCommand {
         #[arg(long, default_value = ".venv/bin/python")]
         python: String,
     },
+    /// The whole deployment stack at once: the Go2 simulated by MuJoCo behind Cyclone DDS (in
+    /// a loopback-only network namespace; the simulator stands for the robot's own computer, so
+    /// it runs at SCHED_FIFO 85, above every Reflex thread), `reflex node` with the HIMLoco
+    /// policy walking it at 0.5 m/s, robot-triggered at 500 Hz; with Reflex's thread placement,
+    /// with the I/O thread parking at once, and with every thread left as the OS made it. Reports the latency budget, late policy results and the policy's
+    /// inference next to the same model alone.
+    Deploy {
+        /// Seconds of walking measured per run.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
+        /// Python interpreter with `mujoco` and `cyclonedds`.
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: String,
+    },
     /// The Go2 under the HIMLoco policy in Reflex's simulator, next to the same policy in
     /// MuJoCo on the same URDF: speed, yaw rate, height and attitude per velocity command.
     Walk {
@@ -103,6 +117,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Mlp { iterations } => bench_mlp(iterations),
         BenchCommand::Ros { seconds, python } => bench_ros(seconds, &python),
         BenchCommand::Walk { python } => bench_walk(&python),
+        BenchCommand::Deploy { seconds, python } => bench_deploy(seconds, &python),
         BenchCommand::Push { config, max_force } => bench_push(&config, max_force),
         BenchCommand::Sim {
             dt,
@@ -257,8 +272,14 @@ pub fn parse_cyclictest_histogram(text: &str) -> anyhow::Result<LatencySummaryUs
         }
         buckets.last().map(|b| b.0 as f64).unwrap_or(0.0)
     };
+    let mean = buckets
+        .iter()
+        .map(|&(us, n)| us as f64 * n as f64)
+        .sum::<f64>()
+        / total.max(1) as f64;
     Ok(LatencySummaryUs {
         samples: total,
+        mean,
         p50: q(0.5),
         p99: q(0.99),
         p999: q(0.999),
@@ -378,6 +399,191 @@ fn bench_push(path: &Path, max_force_n: f64) -> anyhow::Result<()> {
             show(s),
             show(fb),
             fb.0 / s.0.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+/// The HIMLoco model alone on CPU 0: back to back, and at the policy's 50 Hz (idle between
+/// calls, as in a deployment).
+fn isolated_inference(model: &Path) -> anyhow::Result<(LatencySummaryUs, LatencySummaryUs)> {
+    use reflex_policies::onnx::{self, OnnxModel, SessionOptions};
+    onnx::runtime(None)?;
+    let mut m = OnnxModel::open(model, &SessionOptions::default())?;
+    let x: Vec<f32> = (0..m.input_len())
+        .map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0)
+        .collect();
+    let mut y = vec![0.0f32; m.output_len()];
+    let pin = crate::config::RealtimeSection {
+        cpu: Some(0),
+        ..Default::default()
+    };
+    crate::rt::apply(&pin);
+    let tight = time_calls(3000, || {
+        let _ = m.run(&x, &mut y);
+    });
+    let mut h = crate::stats::LatencyHistogram::new();
+    for _ in 0..250 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let t0 = crate::rt::now_ns();
+        let _ = m.run(&x, &mut y);
+        h.record_ns(crate::rt::now_ns() - t0);
+    }
+    Ok((tight, h.summary_us()))
+}
+
+fn bench_deploy(seconds: f64, python: &str) -> anyhow::Result<()> {
+    let repo = std::env::current_dir()?;
+    let python = repo.join(python);
+    anyhow::ensure!(
+        python.exists(),
+        "{} not found (run ./dev setup)",
+        python.display()
+    );
+    let model = repo.join("policies/models/go2_himloco/policy.onnx");
+    // In a thread of its own, so its pinning stays there.
+    let (tight, at_rate) = std::thread::scope(|s| s.spawn(|| isolated_inference(&model)).join())
+        .map_err(|_| anyhow::anyhow!("isolation thread panicked"))??;
+    println!(
+        "reflex bench deploy: Go2 in MuJoCo (SCHED_FIFO 85, the robot's own computer) behind Cyclone DDS, reflex node (robot-triggered 500 Hz, HIMLoco 50 Hz at 0.5 m/s), {seconds} s walking per run, {} CPUs",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "  the model alone on CPU 0: back to back p50 {:.1} µs p99 {:.1} µs; at 50 Hz (idle between calls) p50 {:.1} µs p99 {:.1} µs",
+        tight.p50, tight.p99, at_rate.p50, at_rate.p99
+    );
+    for (k, (name, extra)) in [
+        (
+            "Reflex's placement, the I/O thread spinning up to 200 µs for each answer",
+            "",
+        ),
+        (
+            "Reflex's placement, the I/O thread parking at once",
+            "threads:\n  ros_io: {spin_us: 0}\n",
+        ),
+        (
+            "every thread but the RT one as the OS made it",
+            "threads:\n  place: false\n",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir =
+            std::env::temp_dir().join(format!("reflex-bench-deploy-{}-{k}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let text = std::fs::read_to_string(repo.join("launch/config/go2_ros.yaml"))?
+            .replace("../../", &format!("{}/", repo.display()))
+            .replace(
+                "  node_name: reflex\n",
+                "  node_name: reflex\n  only_loopback: true\n",
+            )
+            .replace("  command: [0.0, 0.0, 0.0]", "  command: [0.5, 0.0, 0.0]")
+            + extra;
+        std::fs::write(dir.join("go2_ros.yaml"), text)?;
+        let script = format!(
+            "set -e; ip link set lo up; ip link set lo multicast on; cd {peer}; \
+             chrt -f 85 {py} mujoco_robot.py --model go2 --out {dir}/robot.json --duration {pd} --judge-from 5 & \
+             {exe} node --config {dir}/go2_ros.yaml --duration {nd} --report {dir}/report.json > {dir}/node.log 2>&1; wait",
+            peer = repo.join("tests/peer").display(),
+            py = python.display(),
+            dir = dir.display(),
+            exe = std::env::current_exe()?.display(),
+            pd = seconds + 8.0,
+            nd = seconds + 5.0,
+        );
+        use std::io::Write;
+        std::io::stdout().flush()?;
+        let out = Command::new("unshare")
+            .args(["-n", "sh", "-c", &script])
+            .output()
+            .context("unshare")?;
+        if !out.status.success() {
+            bail!(
+                "namespace run failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let read = |f: &str| -> anyhow::Result<serde_json::Value> {
+            Ok(serde_json::from_str(
+                &std::fs::read_to_string(dir.join(f)).with_context(|| f.to_string())?,
+            )?)
+        };
+        let (rep, robot) = (read("report.json")?, read("robot.json")?);
+        let us = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+        let p = &rep["policy"];
+        let inf = &p["thread"]["inference_us"];
+        println!("  {name}:");
+        println!(
+            "    policy inference p50 {:.1} µs p99 {:.1} µs  -> ×{:.2} / ×{:.2} the model alone at 50 Hz (×{:.2} / ×{:.2} back to back); late results {} of {} ticks, by stage {}",
+            us(inf, "p50"),
+            us(inf, "p99"),
+            us(inf, "p50") / at_rate.p50,
+            us(inf, "p99") / at_rate.p99,
+            us(inf, "p50") / tight.p50,
+            us(inf, "p99") / tight.p99,
+            p["late_results"],
+            p["thread"]["ticks"],
+            p["late_by"]
+        );
+        let b = &p["budget"];
+        println!(
+            "    policy tick (µs, mean/p99): wake {:.0}/{:.0}, observation {:.0}/{:.0}, inference {:.0}/{:.0}, hand-off {:.0}/{:.0} = {:.0}/{:.0}",
+            us(&b["wake_us"], "mean"), us(&b["wake_us"], "p99"),
+            us(&b["observation_us"], "mean"), us(&b["observation_us"], "p99"),
+            us(&b["inference_us"], "mean"), us(&b["inference_us"], "p99"),
+            us(&b["handoff_us"], "mean"), us(&b["handoff_us"], "p99"),
+            us(&b["total_us"], "mean"), us(&b["total_us"], "p99"),
+        );
+        let c = &rep["bridge"]["budget_us"];
+        let stages = [
+            "stamp_to_received",
+            "received_to_read",
+            "read_to_write",
+            "write_to_published",
+        ];
+        let sum: f64 = stages.iter().map(|k| us(&c[*k], "mean")).sum();
+        println!(
+            "    per cycle (µs, mean/p99): {} = {:.0}; end to end {:.0}/{:.0}; missed cycles {}",
+            stages
+                .iter()
+                .map(|k| format!("{k} {:.0}/{:.0}", us(&c[*k], "mean"), us(&c[*k], "p99")))
+                .collect::<Vec<_>>()
+                .join(", "),
+            sum,
+            us(&c["end_to_end"], "mean"),
+            us(&c["end_to_end"], "p99"),
+            rep["missed_cycles"]
+        );
+        let threads: Vec<String> = rep["threads"]["threads"]
+            .as_array()
+            .map(|v| {
+                v.iter()
+                    .filter(|t| !t["class"].is_null())
+                    .map(|t| {
+                        format!(
+                            "{} {} CPUs {} {:.1} s",
+                            t["name"].as_str().unwrap_or(""),
+                            if t["scheduler"] == "fifo" {
+                                format!("FIFO {}", t["priority"])
+                            } else {
+                                format!("nice {}", t["nice"])
+                            },
+                            t["cpus"],
+                            t["cpu_time_s"].as_f64().unwrap_or(0.0)
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        println!("    threads: {}", threads.join("; "));
+        println!(
+            "    the robot: mean forward {:.3} m/s, lowest {:.3} m, largest tilt {:.3} rad; mode {}",
+            robot["mean_forward_m_s"].as_f64().unwrap_or(f64::NAN),
+            robot["min_height_m"].as_f64().unwrap_or(f64::NAN),
+            robot["max_tilt_rad"].as_f64().unwrap_or(f64::NAN),
+            rep["final_mode"]
         );
     }
     Ok(())
@@ -530,6 +736,7 @@ fn python_ort(python: &str, model: &Path, iterations: usize) -> anyhow::Result<L
     );
     Ok(LatencySummaryUs {
         samples: iterations as u64,
+        mean: v["mean_us"].as_f64().unwrap_or(p50),
         p50,
         p99,
         p999: p99,

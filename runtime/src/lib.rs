@@ -23,3 +23,4 @@ pub mod ros_args;
 pub mod rt;
 pub mod stats;
 pub mod supervisor;
+pub mod threads;

@@ -735,4 +735,21 @@ fn print_summary(r: &RunReport) {
     for line in &r.realtime.refused {
         println!("  realtime refused: {line}");
     }
+    if r.threads.placed {
+        let placed: Vec<String> = r
+            .threads
+            .threads
+            .iter()
+            .filter(|t| t.class.is_some())
+            .map(|t| {
+                let sched = if t.scheduler == "fifo" {
+                    format!("FIFO {}", t.priority)
+                } else {
+                    format!("nice {}", t.nice)
+                };
+                format!("{} {sched} CPUs {:?} {:.2} s", t.name, t.cpus, t.cpu_time_s)
+            })
+            .collect();
+        println!("  threads: {}", placed.join("; "));
+    }
 }

@@ -75,6 +75,44 @@ pub struct BridgeReport {
     pub publishers: reflex_hardware::ros::bridge::StatePublishers,
     /// From a state message's stamp to the RT cycle that read it (µs).
     pub inbound_latency_us: crate::stats::LatencySummaryUs,
+    /// The latency budget per command, stage by stage (µs).
+    pub budget_us: CycleBudgetReport,
+}
+
+/// [`reflex_hardware::ros::bridge::CycleBudget`] over a run: each stage's distribution. The
+/// stages' means add up to the end-to-end mean.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CycleBudgetReport {
+    /// State stamp → arrival at the I/O thread (network, DDS).
+    pub stamp_to_received: crate::stats::LatencySummaryUs,
+    /// Arrival → the RT cycle's read.
+    pub received_to_read: crate::stats::LatencySummaryUs,
+    /// Read → write (the cycle body).
+    pub read_to_write: crate::stats::LatencySummaryUs,
+    /// Write → handed to DDS.
+    pub write_to_published: crate::stats::LatencySummaryUs,
+    /// State stamp → command handed to DDS.
+    pub end_to_end: crate::stats::LatencySummaryUs,
+}
+
+impl CycleBudgetReport {
+    /// Summarises the samples.
+    pub fn of(samples: &[reflex_hardware::ros::bridge::CycleBudget]) -> Self {
+        let summary = |f: &dyn Fn(&reflex_hardware::ros::bridge::CycleBudget) -> i64| {
+            let mut h = crate::stats::LatencyHistogram::new();
+            for b in samples {
+                h.record_ns(f(b).max(0) as u64);
+            }
+            h.summary_us()
+        };
+        Self {
+            stamp_to_received: summary(&|b| b.stamp_to_received_ns),
+            received_to_read: summary(&|b| b.received_to_read_ns),
+            read_to_write: summary(&|b| b.read_to_write_ns),
+            write_to_published: summary(&|b| b.write_to_published_ns),
+            end_to_end: summary(&|b| b.end_to_end_ns),
+        }
+    }
 }
 
 /// The simulator as a plant: physics advances after every cycle.
@@ -156,6 +194,7 @@ impl Plant for RosRobot {
             rejections: self.rejections(),
             publishers: self.publishers(),
             inbound_latency_us: h.summary_us(),
+            budget_us: CycleBudgetReport::of(&self.budget()),
         })
     }
 

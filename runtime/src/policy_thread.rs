@@ -32,6 +32,64 @@ use crate::stats::{LatencyHistogram, LatencySummaryUs};
 struct Snapshot {
     seq: u64,
     state: RobotState,
+    /// When the RT thread published it (monotonic ns).
+    published_ns: u64,
+}
+
+/// A target with the times of its tick (policy thread → RT).
+#[derive(Debug, Clone)]
+struct Published {
+    target: PolicyTarget,
+    /// The tick's snapshot publication (monotonic ns, the RT thread's clock).
+    snapshot_ns: u64,
+    /// The policy thread started on it.
+    started_ns: u64,
+    /// Observation building and command lookup (ns): the step less its inference.
+    observation_ns: u64,
+    /// The policy thread published it.
+    published_ns: u64,
+}
+
+/// The stages of a policy tick, from the RT thread's snapshot to its pick-up of the result.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickBudgetReport {
+    /// Snapshot → the policy thread starts on it (its wake-up and scheduling).
+    pub wake_us: LatencySummaryUs,
+    /// Observation building.
+    pub observation_us: LatencySummaryUs,
+    /// Inference (all models).
+    pub inference_us: LatencySummaryUs,
+    /// Result published → picked up by an RT cycle.
+    pub handoff_us: LatencySummaryUs,
+    /// Snapshot → pick-up: the whole tick as the RT thread sees it.
+    pub total_us: LatencySummaryUs,
+}
+
+/// Results that took longer than a policy period, by the stage that took longest; and ticks
+/// that never had a result (the policy thread was still busy when the next snapshot replaced
+/// theirs).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct LateCauses {
+    /// The policy thread started late (scheduling, a busy core).
+    pub wake: u64,
+    /// Observation building took longest.
+    pub observation: u64,
+    /// Inference took longest.
+    pub inference: u64,
+    /// The hand-off back took longest.
+    pub handoff: u64,
+    /// Ticks skipped entirely.
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TickBudget {
+    wake: LatencyHistogram,
+    observation: LatencyHistogram,
+    inference: LatencyHistogram,
+    handoff: LatencyHistogram,
+    total: LatencyHistogram,
+    late: LateCauses,
 }
 
 /// State shared between the RT thread, the policy thread and the driver.
@@ -113,114 +171,125 @@ pub fn spawn(
     let (state_in, mut state_out) = triple_buffer(&Snapshot {
         seq: u64::MAX,
         state: first_state.clone(),
+        published_ns: 0,
     });
     let target = policy.new_target(n_joints);
-    let (mut target_in, target_out) = triple_buffer(&target);
+    let (mut target_in, target_out) = triple_buffer(&Published {
+        target: target.clone(),
+        snapshot_ns: 0,
+        started_ns: 0,
+        observation_ns: 0,
+        published_ns: 0,
+    });
     let shared = Arc::new(Shared::default());
     let sh = shared.clone();
-    let handle = std::thread::Builder::new()
-        .name("reflex-policy".into())
-        .spawn(move || {
-            let shared = sh;
-            let _ = shared.policy_thread.set(std::thread::current());
-            let lockstep = timing.clock == ClockKind::Lockstep;
-            let mut work = target;
-            let mut inference = LatencyHistogram::new();
-            let mut tick_hist = LatencyHistogram::new();
-            let (mut ticks, mut errors, mut first_error) = (0u64, 0u64, None);
-            let mut next_tick = 0u64;
-            while !shared.stop.load(Ordering::Acquire) {
-                if lockstep {
-                    if !state_out.updated() {
-                        std::thread::park_timeout(Duration::from_millis(1));
-                        continue;
-                    }
-                } else {
-                    let start = shared.loop_start_ns.load(Ordering::Acquire);
-                    if start == 0 {
-                        std::thread::sleep(Duration::from_micros(200));
-                        continue;
-                    }
-                    // Half a control period after the tick's cycle starts, the RT thread has
-                    // published its snapshot.
-                    if next_tick > 0 {
-                        sleep_until_ns(
-                            start
-                                + next_tick * timing.decimation * timing.period_ns
-                                + timing.period_ns / 2,
-                        );
-                    }
-                }
-                if shared.stop.load(Ordering::Acquire) {
-                    break;
-                }
-                let snap = state_out.read();
-                if snap.seq == u64::MAX || snap.seq < next_tick {
-                    // Not observing yet (the robot is not ready), or the RT thread has not
-                    // published this tick yet (it overran): look again soon.
-                    std::thread::sleep(Duration::from_micros(100));
+    let handle = reflex_hardware::spawn_named("reflex-policy", move || {
+        let shared = sh;
+        let _ = shared.policy_thread.set(std::thread::current());
+        let lockstep = timing.clock == ClockKind::Lockstep;
+        let mut work = target;
+        let mut inference = LatencyHistogram::new();
+        let mut tick_hist = LatencyHistogram::new();
+        let (mut ticks, mut errors, mut first_error) = (0u64, 0u64, None);
+        let mut next_tick = 0u64;
+        while !shared.stop.load(Ordering::Acquire) {
+            if lockstep {
+                if !state_out.updated() {
+                    std::thread::park_timeout(Duration::from_millis(1));
                     continue;
                 }
-                if ticks == 0 && errors == 0 {
-                    policy.reset();
+            } else {
+                let start = shared.loop_start_ns.load(Ordering::Acquire);
+                if start == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                    continue;
                 }
-                let seq = snap.seq;
-                let t0 = now_ns();
-                let tick_s = (seq * timing.decimation * timing.period_ns) as f64 / 1e9;
-                let live = commands.live.as_mut().map(|o| {
-                    let s = o.read();
-                    LiveCommand {
-                        seq: s.seq,
-                        received_ns: s.received_ns,
-                        command: [s.linear_m_s[0], s.linear_m_s[1], s.angular_rad_s[2]],
-                    }
-                });
-                policy.command = commands.source.at(tick_s, live.as_ref(), monotonic_ns());
-                if let Some(s) = faults.freeze_at(seq) {
-                    if !lockstep {
-                        // A real stall: the thread is stuck for the whole window.
-                        sleep_until_ns(t0 + s.ticks * timing.decimation * timing.period_ns);
-                    }
-                } else {
-                    match policy.step(&snap.state, &mut work) {
-                        Ok(()) => {
-                            work.seq = seq;
-                            if faults.non_finite_ticks.contains(&seq) {
-                                // Injected: the model "emits" NaN; the RT supervisor must catch it.
-                                work.action.fill(f32::NAN);
-                                work.joint_target_rad.fill(f64::NAN);
-                                if let Some(ee) = work.ee.as_mut() {
-                                    ee.position_m = [f64::NAN; 3];
-                                }
+                // Half a control period after the tick's cycle starts, the RT thread has
+                // published its snapshot.
+                if next_tick > 0 {
+                    sleep_until_ns(
+                        start
+                            + next_tick * timing.decimation * timing.period_ns
+                            + timing.period_ns / 2,
+                    );
+                }
+            }
+            if shared.stop.load(Ordering::Acquire) {
+                break;
+            }
+            let snap = state_out.read();
+            if snap.seq == u64::MAX || snap.seq < next_tick {
+                // Not observing yet (the robot is not ready), or the RT thread has not
+                // published this tick yet (it overran): look again soon.
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            }
+            if ticks == 0 && errors == 0 {
+                policy.reset();
+            }
+            let seq = snap.seq;
+            let t0 = now_ns();
+            let tick_s = (seq * timing.decimation * timing.period_ns) as f64 / 1e9;
+            let live = commands.live.as_mut().map(|o| {
+                let s = o.read();
+                LiveCommand {
+                    seq: s.seq,
+                    received_ns: s.received_ns,
+                    command: [s.linear_m_s[0], s.linear_m_s[1], s.angular_rad_s[2]],
+                }
+            });
+            policy.command = commands.source.at(tick_s, live.as_ref(), monotonic_ns());
+            if let Some(s) = faults.freeze_at(seq) {
+                if !lockstep {
+                    // A real stall: the thread is stuck for the whole window.
+                    sleep_until_ns(t0 + s.ticks * timing.decimation * timing.period_ns);
+                }
+            } else {
+                match policy.step(&snap.state, &mut work) {
+                    Ok(()) => {
+                        work.seq = seq;
+                        if faults.non_finite_ticks.contains(&seq) {
+                            // Injected: the model "emits" NaN; the RT supervisor must catch it.
+                            work.action.fill(f32::NAN);
+                            work.joint_target_rad.fill(f64::NAN);
+                            if let Some(ee) = work.ee.as_mut() {
+                                ee.position_m = [f64::NAN; 3];
                             }
-                            target_in.input_buffer_mut().copy_from(&work);
-                            target_in.publish();
-                            inference.record_ns(work.inference_ns);
-                            ticks += 1;
                         }
-                        Err(e) => {
-                            errors += 1;
-                            first_error.get_or_insert_with(|| e.to_string());
-                        }
+                        let out = target_in.input_buffer_mut();
+                        out.target.copy_from(&work);
+                        out.snapshot_ns = snap.published_ns;
+                        out.started_ns = t0;
+                        out.published_ns = now_ns();
+                        out.observation_ns =
+                            (out.published_ns - t0).saturating_sub(work.inference_ns);
+                        target_in.publish();
+                        inference.record_ns(work.inference_ns);
+                        ticks += 1;
                     }
-                    tick_hist.record_ns(now_ns() - t0);
-                }
-                next_tick = seq + 1;
-                shared.handled.store(next_tick, Ordering::Release);
-                if lockstep {
-                    if let Some(t) = shared.rt_thread.get() {
-                        t.unpark();
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| e.to_string());
                     }
                 }
+                tick_hist.record_ns(now_ns() - t0);
             }
-            PolicyThreadReport {
-                ticks,
-                inference_us: inference.summary_us(),
-                tick_us: tick_hist.summary_us(),
-                errors,
-                first_error,
+            next_tick = seq + 1;
+            shared.handled.store(next_tick, Ordering::Release);
+            if lockstep {
+                if let Some(t) = shared.rt_thread.get() {
+                    t.unpark();
+                }
             }
-        })?;
+        }
+        PolicyThreadReport {
+            ticks,
+            inference_us: inference.summary_us(),
+            tick_us: tick_hist.summary_us(),
+            errors,
+            first_error,
+        }
+    })?;
     let link = PolicyLink {
         state_in,
         targets: target_out,
@@ -231,6 +300,7 @@ pub fn spawn(
         consecutive_late: 0,
         max_consecutive_late: 0,
         waited_ns: 0,
+        budget: TickBudget::default(),
     };
     Ok((PolicyThread { handle, shared }, link))
 }
@@ -239,7 +309,8 @@ pub fn spawn(
 /// target, and counts late results. Allocation-free after construction.
 pub struct PolicyLink {
     state_in: Input<Snapshot>,
-    targets: Output<PolicyTarget>,
+    targets: Output<Published>,
+    budget: TickBudget,
     timing: PolicyTiming,
     shared: Arc<Shared>,
     last_seq: u64,
@@ -281,6 +352,7 @@ impl PolicyLink {
             let buf = self.state_in.input_buffer_mut();
             buf.seq = k;
             buf.state.copy_from(state);
+            buf.published_ns = now_ns();
             self.state_in.publish();
             if self.timing.clock == ClockKind::Lockstep {
                 let t0 = now_ns();
@@ -295,13 +367,60 @@ impl PolicyLink {
     /// Takes the newest target; true if it is one not seen before.
     fn pull(&mut self) -> bool {
         if self.targets.update() {
-            let seq = self.targets.output_buffer().seq;
+            let seq = self.targets.output_buffer().target.seq;
             if seq != self.last_seq {
+                if self.last_seq != u64::MAX && seq > self.last_seq + 1 {
+                    self.budget.late.skipped += seq - self.last_seq - 1;
+                }
                 self.last_seq = seq;
+                self.account(now_ns());
                 return true;
             }
         }
         false
+    }
+
+    /// Records the stages of the result just taken, and why it was late if it was.
+    fn account(&mut self, now: u64) {
+        let p = self.targets.output_buffer();
+        let b = &mut self.budget;
+        let wake = p.started_ns.saturating_sub(p.snapshot_ns);
+        let handoff = now.saturating_sub(p.published_ns);
+        let total = now.saturating_sub(p.snapshot_ns);
+        let inference = p.target.inference_ns;
+        b.wake.record_ns(wake);
+        b.observation.record_ns(p.observation_ns);
+        b.inference.record_ns(inference);
+        b.handoff.record_ns(handoff);
+        b.total.record_ns(total);
+        if total > self.timing.decimation * self.timing.period_ns {
+            let stages = [wake, p.observation_ns, inference, handoff];
+            let worst = (0..4).max_by_key(|&i| stages[i]).unwrap_or(0);
+            let late = &mut b.late;
+            *[
+                &mut late.wake,
+                &mut late.observation,
+                &mut late.inference,
+                &mut late.handoff,
+            ][worst] += 1;
+        }
+    }
+
+    /// The stages of the ticks so far.
+    pub fn budget(&self) -> TickBudgetReport {
+        let b = &self.budget;
+        TickBudgetReport {
+            wake_us: b.wake.summary_us(),
+            observation_us: b.observation.summary_us(),
+            inference_us: b.inference.summary_us(),
+            handoff_us: b.handoff.summary_us(),
+            total_us: b.total.summary_us(),
+        }
+    }
+
+    /// Late results by the stage that made them late.
+    pub fn late_causes(&self) -> LateCauses {
+        self.budget.late
     }
 
     /// Lockstep only: parks until the policy thread has handled tick `seq`. Gives up after 10 s
@@ -324,7 +443,7 @@ impl PolicyLink {
 
     /// The newest target (valid once [`Self::has_target`]).
     pub fn target(&self) -> &PolicyTarget {
-        self.targets.output_buffer()
+        &self.targets.output_buffer().target
     }
 
     /// Whether any target has arrived.

@@ -54,6 +54,11 @@ impl LatencyHistogram {
         };
         LatencySummaryUs {
             samples: self.hist.len(),
+            mean: if self.hist.is_empty() {
+                0.0
+            } else {
+                self.hist.mean() / 1e3
+            },
             p50: q(0.5),
             p99: q(0.99),
             p999: q(0.999),
@@ -72,6 +77,8 @@ impl LatencyHistogram {
 pub struct LatencySummaryUs {
     /// Number of samples.
     pub samples: u64,
+    /// Mean (µs).
+    pub mean: f64,
     /// Median (µs).
     pub p50: f64,
     /// 99th percentile (µs).

@@ -165,6 +165,19 @@ fn hostile_publishers_beside_the_robot_are_rejected_by_kind_and_it_keeps_standin
         "{diag}"
     );
     assert_standing(&o.robot, "hostile publishers");
+    // The latency budget: the stages of a command add up to its end-to-end latency.
+    let b = &o.report["bridge"]["budget_us"];
+    let mean = |k: &str| b[k]["mean"].as_f64().unwrap();
+    let stages = mean("stamp_to_received")
+        + mean("received_to_read")
+        + mean("read_to_write")
+        + mean("write_to_published");
+    let e2e = mean("end_to_end");
+    assert!(
+        b["end_to_end"]["samples"].as_u64().unwrap() > 1000 && (stages - e2e).abs() <= 0.1 * e2e,
+        "stages {stages:.1} µs vs end to end {e2e:.1} µs: {b}"
+    );
+    assert!(diag["end_to_end_us"].as_str().is_some(), "{diag}");
 }
 
 #[test]

@@ -17,7 +17,8 @@ into the splits over seconds, which a real floor's static friction does not do),
 base). Times are seconds after the first command.
 
 Writes JSON: matched, states and commands counted, the base height/roll/pitch trace at 50 Hz,
-and the minimum height and largest tilt from --judge-from on, while commands keep coming.
+and the minimum height, largest tilt and mean forward speed (heading frame) from --judge-from on,
+while commands keep coming.
 usage: mujoco_robot.py --model a1 --out RESULT.json [--duration 10] [--rate 500]
 """
 import argparse
@@ -143,6 +144,7 @@ def main():
     states = commands = 0
     trace, diags = [], []
     min_z, max_tilt = math.inf, 0.0
+    fwd_sum, judged = 0.0, 0
     started = time.monotonic()
     next_t = started
     while True:
@@ -196,6 +198,10 @@ def main():
         if first_cmd is not None and t >= args.judge_from and live:
             min_z = min(min_z, float(d.qpos[2]))
             max_tilt = max(max_tilt, abs(roll), abs(pitch))
+            yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+            vx, vy = d.qvel[0], d.qvel[1]
+            fwd_sum += math.cos(yaw) * vx + math.sin(yaw) * vy
+            judged += 1
         if first_cmd is not None and (not trace or t - trace[-1][0] >= 0.02):
             trace.append([round(t, 4), round(float(d.qpos[2]), 4), round(roll, 4), round(pitch, 4)])
         for s in diag_r.take(N=10):
@@ -211,6 +217,7 @@ def main():
     json.dump({"matched": matched, "states_sent": states, "commands": commands,
                "commanded": first_cmd is not None, "min_height_m": min_z if min_z < math.inf else None,
                "max_tilt_rad": max_tilt, "final_height_m": float(d.qpos[2]), "trace": trace,
+               "mean_forward_m_s": fwd_sum / judged if judged else None,
                "diagnostics": diags[-3:]}, open(args.out, "w"))
 
 

@@ -11,7 +11,8 @@ use triple_buffer::{triple_buffer, Input, Output};
 
 use crate::ros::inbound::{Arrival, Reject, Rejections, StateAssembler};
 use crate::ros::mapping::{
-    diagnostics, encode_command, CommandInterface, CommandMessage, LoopStatus, OutboundCommand,
+    diagnostics, encode_command, CommandInterface, CommandMessage, CommandTrace, LoopStatus,
+    OutboundCommand,
 };
 use crate::ros::msg::diagnostic_msgs::DiagnosticArray;
 use crate::ros::msg::geometry_msgs::WrenchStamped;
@@ -31,7 +32,31 @@ pub struct StateSample {
     seq: u64,
     complete: bool,
     state: RobotState,
+    /// The joint-state message's stamp (ns since the Unix epoch).
+    stamp_ns: i128,
+    /// When the I/O thread received it: system time (ns) and monotonic time (ns).
+    received_ns: (i128, u64),
 }
+
+/// One command's way through Reflex, from the state it answers to its publication (ns): the
+/// deployment's latency budget per cycle. The stages add up to `end_to_end_ns` (the first on
+/// the system clock, the others on the monotonic one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CycleBudget {
+    /// State stamp → its arrival at the I/O thread (network and DDS).
+    pub stamp_to_received_ns: i64,
+    /// Arrival → the RT cycle's read (hand-off and the RT thread's wake-up).
+    pub received_to_read_ns: i64,
+    /// Read → write (the cycle body).
+    pub read_to_write_ns: i64,
+    /// Write → the command handed to DDS (the I/O thread's pick-up and encoding).
+    pub write_to_published_ns: i64,
+    /// State stamp → command handed to DDS (system clock).
+    pub end_to_end_ns: i64,
+}
+
+/// Budget samples kept (one per command: 200 s at 500 Hz).
+const BUDGET_CAPACITY: usize = 100_000;
 
 /// State shared by the RT side, the I/O thread and the owner.
 #[derive(Debug, Default)]
@@ -48,6 +73,8 @@ pub struct BridgeShared {
     pub rejections: Mutex<Rejections>,
     /// The writers the state topics are locked to (written by the I/O thread).
     pub publishers: Mutex<StatePublishers>,
+    /// The latency budget of each published command (written by the I/O thread).
+    pub budget: Mutex<Vec<CycleBudget>>,
     /// Wakes the I/O thread when the RT thread has written a command.
     pub waker: AtomicWaker,
     /// Sequence number of the newest command the RT thread wrote.
@@ -81,17 +108,21 @@ pub struct IoSide {
     joint_names: Vec<String>,
     interface: CommandInterface,
     node: String,
+    pending_budget: Option<CommandTrace>,
+    last_end_to_end_ns: i64,
     /// Shared with the RT side and the owner.
     pub shared: Arc<BridgeShared>,
 }
 
 impl IoSide {
-    fn publish_state(&mut self) {
+    fn publish_state(&mut self, m: &JointState, at: &Arrival) {
         self.seq += 1;
         let buf = self.state_in.input_buffer_mut();
         buf.seq = self.seq;
         buf.complete = self.assembler.complete();
         buf.state.copy_from(self.assembler.state());
+        buf.stamp_ns = m.header.stamp.as_ns();
+        buf.received_ns = (at.now_ns, at.monotonic_ns);
         self.state_in.publish();
         self.shared.samples.fetch_add(1, Ordering::Relaxed);
         if let Some(t) = self.shared.rt_thread.get() {
@@ -133,9 +164,10 @@ impl IoSide {
     /// validate, assemble, hand the state to the RT thread.
     pub fn on_joint_state(&mut self, m: &JointState, writer: Option<WriterGuid>) {
         let locked = self.assembler.filters.joint_states.locked().is_some();
-        let r = self.assembler.joint_state(m, Self::arrival(writer));
+        let at = Self::arrival(writer);
+        let r = self.assembler.joint_state(m, at);
         if self.counted(r, locked) {
-            self.publish_state();
+            self.publish_state(m, &at);
         }
     }
 
@@ -169,7 +201,32 @@ impl IoSide {
         }
         self.last_command = c.seq;
         self.shared.commands.fetch_add(1, Ordering::Relaxed);
+        self.pending_budget = Some(c.trace);
         Some(encode_command(self.interface, &self.joint_names, c))
+    }
+
+    /// The command taken last has been handed to DDS: record its latency budget.
+    pub fn published(&mut self) {
+        let Some(t) = self.pending_budget.take() else {
+            return;
+        };
+        if t.state_stamp_ns == 0 {
+            return;
+        }
+        let (now_sys, now_mono) = (system_time_ns(), monotonic_ns());
+        let b = CycleBudget {
+            stamp_to_received_ns: (t.received_ns.0 - t.state_stamp_ns) as i64,
+            received_to_read_ns: t.read_mono_ns as i64 - t.received_ns.1 as i64,
+            read_to_write_ns: t.write_mono_ns as i64 - t.read_mono_ns as i64,
+            write_to_published_ns: now_mono as i64 - t.write_mono_ns as i64,
+            end_to_end_ns: (now_sys - t.state_stamp_ns) as i64,
+        };
+        self.last_end_to_end_ns = b.end_to_end_ns;
+        if let Ok(mut v) = self.shared.budget.lock() {
+            if v.len() < BUDGET_CAPACITY {
+                v.push(b);
+            }
+        }
     }
 
     /// Diagnostics, when they are due.
@@ -185,6 +242,7 @@ impl IoSide {
             &status,
             &self.assembler.rejections,
             &self.assembler.filters,
+            self.last_end_to_end_ns,
             now,
         ))
     }
@@ -226,6 +284,8 @@ pub struct RosRobot {
     cmd_seq: u64,
     last_q: Vec<f64>,
     last_dq: Vec<f64>,
+    /// The last state read: its stamp, arrival and read times, for the command that answers it.
+    last_read: CommandTrace,
     active: bool,
     shared: Arc<BridgeShared>,
     io: Option<JoinHandle<Result<(), String>>>,
@@ -250,6 +310,8 @@ impl RosRobot {
             seq: 0,
             complete: false,
             state: RobotState::new(&spec),
+            stamp_ns: 0,
+            received_ns: (0, 0),
         });
         let (commands, cmd_out) = triple_buffer(&OutboundCommand::new(n));
         let (status, status_out) = triple_buffer(&LoopStatus::default());
@@ -272,6 +334,8 @@ impl RosRobot {
             joint_names: spec.joint_names.clone(),
             interface: cfg.command_interface,
             node: cfg.node_name.clone(),
+            pending_budget: None,
+            last_end_to_end_ns: 0,
             shared: shared.clone(),
         };
         let mut inputs = format!(
@@ -297,6 +361,7 @@ impl RosRobot {
             inputs,
             last_q: vec![0.0; n],
             last_dq: vec![0.0; n],
+            last_read: CommandTrace::default(),
             spec,
             samples,
             last_seq: 0,
@@ -339,6 +404,15 @@ impl RosRobot {
             .rejections
             .lock()
             .map(|g| *g)
+            .unwrap_or_default()
+    }
+
+    /// The latency budget of every command published so far.
+    pub fn budget(&self) -> Vec<CycleBudget> {
+        self.shared
+            .budget
+            .lock()
+            .map(|g| g.clone())
             .unwrap_or_default()
     }
 
@@ -424,6 +498,12 @@ impl Robot for RosRobot {
             self.inbound_latency_ns.push(age as i64);
         }
         out.copy_from(&s.state);
+        self.last_read = CommandTrace {
+            state_stamp_ns: s.stamp_ns,
+            received_ns: s.received_ns,
+            read_mono_ns: monotonic_ns(),
+            write_mono_ns: 0,
+        };
         self.last_q.copy_from_slice(&s.state.joints.position_rad);
         self.last_dq.copy_from_slice(&s.state.joints.velocity_rad_s);
         Ok(())
@@ -437,6 +517,14 @@ impl Robot for RosRobot {
         let c = self.commands.input_buffer_mut();
         c.seq = self.cmd_seq;
         c.stamp_ns = system_time_ns();
+        // Only a command computed from a state read since the last write answers that state.
+        c.trace = match std::mem::take(&mut self.last_read) {
+            t if t.read_mono_ns > 0 => CommandTrace {
+                write_mono_ns: monotonic_ns(),
+                ..t
+            },
+            _ => CommandTrace::default(),
+        };
         c.position_rad.copy_from_slice(&cmd.position_rad);
         c.velocity_rad_s.copy_from_slice(&cmd.velocity_rad_s);
         c.effort_ff_nm.copy_from_slice(&cmd.effort_ff_nm);

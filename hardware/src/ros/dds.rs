@@ -175,15 +175,13 @@ pub fn spawn(
         "DiagnosticArray",
     )?;
     let spinner = node.spinner().map_err(|e| err("ROS 2 spinner", e))?;
-    std::thread::Builder::new()
-        .name("reflex-ros-spin".into())
-        .spawn(move || futures::executor::block_on(spinner.spin()))
-        .map_err(|e| err("spinner thread", e))?;
+    crate::spawn_named("reflex-ros-spin", move || {
+        futures::executor::block_on(spinner.spin())
+    })
+    .map_err(|e| err("spinner thread", e))?;
 
     let spin = std::time::Duration::from_micros(cfg.spin_for_command_us);
-    std::thread::Builder::new()
-        .name("reflex-ros-io".into())
-        .spawn(move || -> Result<(), String> {
+    crate::spawn_named("reflex-ros-io", move || -> Result<(), String> {
             let _keep = (&node, &context);
             futures::executor::block_on(async {
                 let mut js = pin!(joint_states.async_stream());
@@ -246,8 +244,9 @@ pub fn spawn(
                             }
                             _ => Ok(()),
                         };
-                        if let Err(e) = r {
-                            eprintln!("[reflex] command publish failed: {e}");
+                        match r {
+                            Ok(()) => io.published(),
+                            Err(e) => eprintln!("[reflex] command publish failed: {e}"),
                         }
                     }
                     if let Some(d) = io.take_diagnostics() {
@@ -286,34 +285,32 @@ pub fn spawn_teleop(
         "Twist",
     )?;
     let spinner = node.spinner().map_err(|e| err("ROS 2 spinner", e))?;
-    std::thread::Builder::new()
-        .name("reflex-teleop-spin".into())
-        .spawn(move || futures::executor::block_on(spinner.spin()))
-        .map_err(|e| err("spinner thread", e))?;
-    std::thread::Builder::new()
-        .name("reflex-teleop-io".into())
-        .spawn(move || -> Result<(), String> {
-            let _keep = (&node, &context);
-            futures::executor::block_on(async {
-                let mut tw = pin!(twist.async_stream());
-                loop {
-                    let shared = io.shared.clone();
-                    let stop = futures::future::poll_fn(|cx| {
-                        shared.waker.register(cx.waker());
-                        if shared.stopping() {
-                            Poll::Ready(())
-                        } else {
-                            Poll::Pending
-                        }
-                    });
-                    futures::select_biased! {
-                        _ = stop.fuse() => return Ok(()),
-                        m = tw.next() => if let Some(Ok((m, _))) = m {
-                            io.on_twist(&m, monotonic_ns());
-                        },
+    crate::spawn_named("reflex-teleop-spin", move || {
+        futures::executor::block_on(spinner.spin())
+    })
+    .map_err(|e| err("spinner thread", e))?;
+    crate::spawn_named("reflex-teleop-io", move || -> Result<(), String> {
+        let _keep = (&node, &context);
+        futures::executor::block_on(async {
+            let mut tw = pin!(twist.async_stream());
+            loop {
+                let shared = io.shared.clone();
+                let stop = futures::future::poll_fn(|cx| {
+                    shared.waker.register(cx.waker());
+                    if shared.stopping() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
                     }
+                });
+                futures::select_biased! {
+                    _ = stop.fuse() => return Ok(()),
+                    m = tw.next() => if let Some(Ok((m, _))) = m {
+                        io.on_twist(&m, monotonic_ns());
+                    },
                 }
-            })
+            }
         })
-        .map_err(|e| err("teleop I/O thread", e))
+    })
+    .map_err(|e| err("teleop I/O thread", e))
 }

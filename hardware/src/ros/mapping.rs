@@ -35,6 +35,21 @@ pub struct OutboundCommand {
     pub effort_ff_nm: Vec<f64>,
     /// Total torque at the state the command was computed from (N·m), effort-clamped.
     pub effort_total_nm: Vec<f64>,
+    /// Where the state it answers came from and when (the latency budget).
+    pub trace: CommandTrace,
+}
+
+/// The times a command carries for the latency budget (0: unknown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommandTrace {
+    /// Stamp of the state it answers (ns since the Unix epoch).
+    pub state_stamp_ns: i128,
+    /// That state's arrival at the I/O thread: system time, monotonic time (ns).
+    pub received_ns: (i128, u64),
+    /// The RT thread's read of it (monotonic ns).
+    pub read_mono_ns: u64,
+    /// The RT thread's write of this command (monotonic ns).
+    pub write_mono_ns: u64,
 }
 
 impl OutboundCommand {
@@ -47,6 +62,7 @@ impl OutboundCommand {
             velocity_rad_s: vec![0.0; n],
             effort_ff_nm: vec![0.0; n],
             effort_total_nm: vec![0.0; n],
+            trace: CommandTrace::default(),
         }
     }
 }
@@ -120,12 +136,14 @@ pub struct LoopStatus {
     pub last_compute_us: f64,
 }
 
-/// Builds the `diagnostic_msgs/DiagnosticArray` Reflex publishes.
+/// Builds the `diagnostic_msgs/DiagnosticArray` Reflex publishes (`end_to_end_ns`: the last
+/// command's latency from its state's stamp to its publication).
 pub fn diagnostics(
     node: &str,
     status: &LoopStatus,
     rejections: &Rejections,
     filters: &TopicFilters,
+    end_to_end_ns: i64,
     now_ns: i128,
 ) -> DiagnosticArray {
     let mode = match status.mode {
@@ -151,6 +169,10 @@ pub fn diagnostics(
         kv("late_results", status.late_results.to_string()),
         kv("missed_cycles", status.missed_cycles.to_string()),
         kv("compute_us", format!("{:.2}", status.last_compute_us)),
+        kv(
+            "end_to_end_us",
+            format!("{:.1}", end_to_end_ns as f64 / 1e3),
+        ),
     ];
     values.extend(
         rejections

@@ -225,41 +225,40 @@ pub fn spawn(
             reliable,
         )
         .map_err(|e| err("diagnostics publisher", e))?;
-    std::thread::Builder::new()
-        .name("reflex-ros-io".into())
-        .spawn(move || -> Result<(), String> {
-            while !io.stopping() {
-                node.spin_once(Duration::from_micros(200));
-                while let Some(Some(m)) = js.next().now_or_never() {
-                    io.on_joint_state(&joint_state_in(&m), None);
-                }
-                if let Some(s) = imu.as_mut() {
-                    while let Some(Some(m)) = s.next().now_or_never() {
-                        io.on_imu(&imu_in(&m), None);
-                    }
-                }
-                if let Some(s) = odom.as_mut() {
-                    while let Some(Some(m)) = s.next().now_or_never() {
-                        io.on_odometry(&odometry_in(&m), None);
-                    }
-                }
-                if let Some(s) = wrench.as_mut() {
-                    while let Some(Some(m)) = s.next().now_or_never() {
-                        io.on_wrench(&wrench_in(&m), None);
-                    }
-                }
-                if let Some(c) = io.take_command() {
-                    let r = match c {
-                        CommandMessage::Array(m) => array_pub.publish(&array_out(m)),
-                        CommandMessage::Trajectory(m) => traj_pub.publish(&trajectory_out(m)),
-                    };
-                    r.map_err(|e| format!("command publish: {e}"))?;
-                }
-                if let Some(d) = io.take_diagnostics() {
-                    let _ = diag_pub.publish(&diagnostics_out(d));
+    crate::spawn_named("reflex-ros-io", move || -> Result<(), String> {
+        while !io.stopping() {
+            node.spin_once(Duration::from_micros(200));
+            while let Some(Some(m)) = js.next().now_or_never() {
+                io.on_joint_state(&joint_state_in(&m), None);
+            }
+            if let Some(s) = imu.as_mut() {
+                while let Some(Some(m)) = s.next().now_or_never() {
+                    io.on_imu(&imu_in(&m), None);
                 }
             }
-            Ok(())
-        })
-        .map_err(|e| err("I/O thread", e))
+            if let Some(s) = odom.as_mut() {
+                while let Some(Some(m)) = s.next().now_or_never() {
+                    io.on_odometry(&odometry_in(&m), None);
+                }
+            }
+            if let Some(s) = wrench.as_mut() {
+                while let Some(Some(m)) = s.next().now_or_never() {
+                    io.on_wrench(&wrench_in(&m), None);
+                }
+            }
+            if let Some(c) = io.take_command() {
+                let r = match c {
+                    CommandMessage::Array(m) => array_pub.publish(&array_out(m)),
+                    CommandMessage::Trajectory(m) => traj_pub.publish(&trajectory_out(m)),
+                };
+                r.map_err(|e| format!("command publish: {e}"))?;
+                io.published();
+            }
+            if let Some(d) = io.take_diagnostics() {
+                let _ = diag_pub.publish(&diagnostics_out(d));
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| err("I/O thread", e))
 }

@@ -39,6 +39,9 @@ pub struct Config {
     /// Real-time thread settings.
     #[serde(default)]
     pub realtime: RealtimeSection,
+    /// Where the other threads run.
+    #[serde(default)]
+    pub threads: ThreadsSection,
     /// The controller to run (with a policy: the start-up controller until the policy takes over).
     pub controller: ControllerSection,
     /// A learned policy run through ONNX Runtime on the policy thread.
@@ -230,6 +233,7 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
         (BackendKind::Ros2, None, Some(ros)) => ros::check(&mut ck, ros, robot),
     }
     sections::check_realtime(&mut ck, &c.realtime);
+    sections::check_threads(&mut ck, &c.threads, &c.realtime);
     sections::check_controller(&mut ck, &c.controller, robot, &spec);
     sections::check_safety(&mut ck, &c.safety);
     if let Some(p) = &c.policy {

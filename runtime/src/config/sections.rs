@@ -120,6 +120,53 @@ pub struct RealtimeSection {
     pub prefault_stack_kib: usize,
 }
 
+/// Placement of one class of thread (see [`crate::threads`]); unset fields keep the default.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadSection {
+    /// SCHED_FIFO priority 1–99; 0: the normal scheduler.
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Nice value on the normal scheduler (−20–19).
+    #[serde(default)]
+    pub nice: Option<i32>,
+    /// CPUs the threads may run on.
+    #[serde(default)]
+    pub cpus: Option<Vec<usize>>,
+    /// `ros_io` only: after handing the RT thread a state, spin this long for its answer before
+    /// parking (µs; 0: park at once). Default: 200 for robot-triggered cycles, 0 otherwise.
+    #[serde(default)]
+    pub spin_us: Option<u64>,
+}
+
+/// `threads:` — where every thread besides the RT one runs (the RT thread: `realtime:`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThreadsSection {
+    /// Place the threads at all (false: leave them as the OS made them, for comparison).
+    pub place: bool,
+    /// The policy thread (ONNX Runtime).
+    pub policy: Option<ThreadSection>,
+    /// The ROS I/O thread.
+    pub ros_io: Option<ThreadSection>,
+    /// The DDS library's threads and the ROS spinner.
+    pub dds: Option<ThreadSection>,
+    /// The teleop node's threads.
+    pub teleop: Option<ThreadSection>,
+}
+
+impl Default for ThreadsSection {
+    fn default() -> Self {
+        Self {
+            place: true,
+            policy: None,
+            ros_io: None,
+            dds: None,
+            teleop: None,
+        }
+    }
+}
+
 /// Built-in controllers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -473,6 +520,78 @@ pub(super) fn check_sim(c: &mut Checker, sim: &SimSection, control_hz: f64) {
             "1–100 iterations",
             sim.solver_iterations,
         );
+    }
+}
+
+pub(super) fn check_threads(c: &mut Checker, t: &ThreadsSection, rt: &RealtimeSection) {
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    for (name, sec) in [
+        ("policy", &t.policy),
+        ("ros_io", &t.ros_io),
+        ("dds", &t.dds),
+        ("teleop", &t.teleop),
+    ] {
+        let Some(s) = sec else { continue };
+        let field = |k: &str| format!("threads.{name}.{k}");
+        if let Some(p) = s.priority {
+            if !(0..=99).contains(&p) {
+                c.error(
+                    field("priority"),
+                    "a SCHED_FIFO priority 1–99, or 0 for the normal scheduler",
+                    p,
+                );
+            }
+            if p >= rt.priority && rt.priority > 0 {
+                c.warn(
+                    field("priority"),
+                    format!("a priority below the RT thread's ({})", rt.priority),
+                    p,
+                );
+            }
+        }
+        if let Some(nice) = s.nice {
+            if !(-20..=19).contains(&nice) {
+                c.error(field("nice"), "a nice value −20–19", nice);
+            }
+            if s.priority.is_some_and(|p| p > 0) {
+                c.error(
+                    field("nice"),
+                    "no nice value with a FIFO priority (nice applies to the normal scheduler)",
+                    nice,
+                );
+            }
+        }
+        if let Some(cpus) = &s.cpus {
+            if cpus.is_empty() || cpus.len() > n || cpus.iter().any(|k| *k >= n) {
+                c.error(
+                    field("cpus"),
+                    format!("1–{n} CPU indices below {n} (this machine's CPUs)"),
+                    format!("{cpus:?}"),
+                );
+            } else if rt.cpu.is_some_and(|r| cpus.contains(&r)) && n > 1 {
+                c.warn(
+                    field("cpus"),
+                    format!(
+                        "CPUs without the RT thread's ({}): sharing its core delays it",
+                        rt.cpu.unwrap_or(0)
+                    ),
+                    format!("{cpus:?}"),
+                );
+            }
+        }
+        if let Some(us) = s.spin_us {
+            if name != "ros_io" {
+                c.error(
+                    field("spin_us"),
+                    "spin_us on `ros_io` only (the thread that waits for the RT thread's answer)",
+                    us,
+                );
+            } else if us > 10_000 {
+                c.error(field("spin_us"), "at most 10000 µs", us);
+            }
+        }
     }
 }
 

@@ -30,6 +30,7 @@ use crate::plant::{Plant, SimPlant};
 use crate::policy_thread::{self, Commands, PolicyTiming};
 use crate::rt::{self, now_ns, thread_cpu_ns, RtStatus};
 use crate::supervisor::Mode;
+use crate::threads::{self, ThreadsReport};
 use outcome::OutcomeTracker;
 use report::{
     FallbackInfo, PolicyReport, RunReport, SupervisorReport, TraceRow, TransitionReport,
@@ -297,6 +298,18 @@ fn drive<P: Plant>(
     let first_state_s = c.ros.as_ref().map_or(1.0, |r| r.first_state_timeout_s);
     let settle_s = opts.settle_s.unwrap_or(0.5);
 
+    // Every thread but the RT one exists now: place them (real-time clock only).
+    let placed = cfg.clock() == ClockKind::Realtime && c.threads.place;
+    let place_refused = if placed {
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        threads::place(&threads::placements(&c.realtime, &c.threads, ncpu))
+    } else {
+        vec![]
+    };
+    for line in &place_refused {
+        eprintln!("[reflex] warning: {line}");
+    }
+
     let result = std::thread::scope(|scope| {
         let rt = std::thread::Builder::new()
             .name("reflex-rt".into())
@@ -420,11 +433,13 @@ fn drive<P: Plant>(
                     n += 1;
                 }
                 let wall_s = (now_ns() - wall_start) as f64 / 1e9;
+                // Every thread is still alive: read back how the OS ran each.
+                let thread_table = threads::read_back();
                 ctl.stop().map_err(RunError::Hardware)?;
                 if let Some(p) = progress {
                     p.done.store(true, Ordering::Release);
                 }
-                Ok((ctl, rt_status, tracker, wall_s, trace))
+                Ok((ctl, rt_status, tracker, wall_s, trace, thread_table))
             })
             .map_err(|e| RunError::Thread(format!("RT thread: {e}")))?;
         rt.join()
@@ -436,23 +451,22 @@ fn drive<P: Plant>(
         let _ = t.shutdown();
         t.counts()
     });
-    let (ctl, rt_status, tracker, wall_s, trace) = result?;
+    let (ctl, rt_status, tracker, wall_s, trace, thread_table) = result?;
     let s = &ctl.stats;
     let sup = ctl.supervisor();
     let sim_s = s.cycles as f64 / control_hz;
-    let policy = match (policy_meta, policy_thread) {
-        (Some((manifest, kind, providers)), Some(thread)) => {
-            let link = ctl.policy_link();
-            Some(PolicyReport {
-                manifest,
-                kind,
-                providers,
-                handover_s: sup.handover_cycle().map(|h| h as f64 / control_hz),
-                late_results: link.map_or(0, |l| l.late_results()),
-                max_consecutive_late: link.map_or(0, |l| l.max_consecutive_late()),
-                thread: thread.map_err(RunError::Thread)?,
-            })
-        }
+    let policy = match (policy_meta, policy_thread, ctl.policy_link()) {
+        (Some((manifest, kind, providers)), Some(thread), Some(link)) => Some(PolicyReport {
+            manifest,
+            kind,
+            providers,
+            handover_s: sup.handover_cycle().map(|h| h as f64 / control_hz),
+            late_results: link.late_results(),
+            max_consecutive_late: link.max_consecutive_late(),
+            budget: link.budget(),
+            late_by: link.late_causes(),
+            thread: thread.map_err(RunError::Thread)?,
+        }),
         _ => None,
     };
     Ok(RunReport {
@@ -493,6 +507,11 @@ fn drive<P: Plant>(
             cycles_in_safe_stop: sup.cycles_in_mode[2],
         },
         realtime: rt_status,
+        threads: ThreadsReport {
+            placed,
+            threads: thread_table,
+            refused: place_refused,
+        },
         outcome: tracker.finish(),
         bridge: ctl.robot().bridge_report(),
         policy,

@@ -65,6 +65,8 @@ pub struct RunReport {
     pub supervisor: SupervisorReport,
     /// Real-time settings in force.
     pub realtime: RtStatus,
+    /// Every thread of the process as the OS ran it (scheduler, priority, CPUs, CPU time).
+    pub threads: crate::threads::ThreadsReport,
     /// How the robot fared (simulator runs; `null` when there is no ground truth to judge by).
     pub outcome: Option<RobotOutcome>,
     /// ROS 2 bridge traffic and rejections (ROS backends).
@@ -160,6 +162,10 @@ pub struct PolicyReport {
     pub late_results: u64,
     /// Longest run of consecutive late results.
     pub max_consecutive_late: u64,
+    /// The stages of a tick, snapshot to pick-up (the deployment's latency budget per tick).
+    pub budget: crate::policy_thread::TickBudgetReport,
+    /// Results later than a policy period, by the stage that made them late.
+    pub late_by: crate::policy_thread::LateCauses,
     /// The policy thread's own figures.
     pub thread: PolicyThreadReport,
 }
