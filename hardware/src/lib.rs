@@ -16,6 +16,8 @@ mod command;
 pub mod ros;
 mod spec;
 mod state;
+#[cfg(feature = "dds")]
+pub mod unitree;
 
 pub use command::JointCommand;
 pub use spec::{JointLimits, RobotKind, RobotSpec};

@@ -250,9 +250,11 @@ pub fn build_policy(
         .observation
         .terms
         .contains(&reflex_policies::manifest::ObsTerm::BaseLinVel);
-    let has_velocity = match &cfg.config.ros {
-        Some(r) => r.topics.odometry.is_some(),
-        None => true, // the simulator's state estimate
+    let has_velocity = match (&cfg.config.ros, cfg.config.robot.backend) {
+        (Some(r), _) => r.topics.odometry.is_some(),
+        // LowState carries no base velocity estimate.
+        (None, crate::config::BackendKind::Unitree) => false,
+        (None, _) => true, // the simulator's state estimate
     };
     if needs_velocity && !has_velocity {
         return Err(cfg
@@ -386,6 +388,7 @@ pub fn teleop_config(cfg: &LoadedConfig, remaps: &[(String, String)]) -> Option<
             namespace,
             domain_id,
             only_loopback: t.only_loopback,
+            network_address: None,
             joint_states_topic: String::new(),
             imu_topic: None,
             odometry_topic: None,
@@ -448,6 +451,7 @@ pub fn bridge_config(
         namespace,
         domain_id,
         only_loopback: r.only_loopback,
+        network_address: None,
         joint_states_topic: r.topics.joint_states.clone(),
         imu_topic: r.topics.imu.clone(),
         odometry_topic: r.topics.odometry.clone(),
@@ -479,6 +483,75 @@ pub fn bridge_config(
                 TriggerKind::Clock => 0,
             }),
     })
+}
+
+/// The bridge settings of a config's `unitree:` section (SDK2 low level: robot-triggered on
+/// each LowState, commands as LowCmd).
+pub fn unitree_bridge_config(cfg: &LoadedConfig) -> Result<BridgeConfig, RunError> {
+    let u = cfg
+        .config
+        .unitree
+        .as_ref()
+        .ok_or_else(|| cfg.invalid("unitree", "a `unitree:` section", "nothing"))?;
+    let network_address = match &u.network_interface {
+        Some(name) => Some(crate::config::interface_address(name).ok_or_else(|| {
+            cfg.invalid(
+                "unitree.network_interface",
+                "a network interface of this machine with an IPv4 address",
+                format!("`{name}`"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(BridgeConfig {
+        node_name: "reflex".into(),
+        namespace: "/".into(),
+        domain_id: domain_id(u.domain_id),
+        only_loopback: u.only_loopback,
+        network_address,
+        joint_states_topic: u.lowstate_topic.clone(),
+        imu_topic: None,
+        odometry_topic: None,
+        wrench_topic: None,
+        command_topic: u.lowcmd_topic.clone(),
+        command_interface: reflex_hardware::ros::CommandInterface::UnitreeLowCmd,
+        diagnostics_topic: String::new(),
+        diagnostics_hz: 1.0,
+        // LowState has no stamp: samples are stamped on arrival.
+        stamps: StampPolicy {
+            max_age_s: 0.0,
+            max_lead_s: 0.0,
+        },
+        plausibility: Plausibility {
+            joint_limit_margin_rad: cfg.config.safety.joint_limit_margin_rad,
+            jump_slack_s: u.plausibility.jump_slack_ms / 1e3,
+            quaternion_norm_tolerance: u.plausibility.quaternion_norm_tolerance,
+            orientation_slack_rad: u.plausibility.orientation_slack_rad,
+        },
+        accept_from: u.accept_from.resolve().unwrap_or_default(),
+        remaps: vec![],
+        spin_for_command_us: cfg
+            .config
+            .threads
+            .ros_io
+            .as_ref()
+            .and_then(|t| t.spin_us)
+            .unwrap_or(200),
+    })
+}
+
+/// Starts the Unitree SDK2 backend the config describes (its I/O thread starts here).
+pub fn build_unitree(cfg: &LoadedConfig) -> Result<RosRobot, RunError> {
+    let spec = robot_spec(cfg)?;
+    let bc = unitree_bridge_config(cfg)?;
+    #[cfg(feature = "dds")]
+    let robot = RosRobot::start(spec, &bc, true, reflex_hardware::unitree::spawn);
+    #[cfg(not(feature = "dds"))]
+    let robot: Result<RosRobot, _> = {
+        let _ = (spec, bc);
+        Err(reflex_hardware::ros::BridgeError::NotCompiled("dds"))
+    };
+    robot.map_err(|e| RunError::Bridge(format!("{}: {e}", cfg.file.display())))
 }
 
 /// Starts the ROS 2 bridge the config describes (its I/O thread starts here).

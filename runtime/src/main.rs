@@ -370,6 +370,9 @@ fn check_cmd(
         config::BackendKind::Ros2 => {
             assemble::bridge_config(&cfg, &[])?;
         }
+        config::BackendKind::Unitree => {
+            assemble::unitree_bridge_config(&cfg)?;
+        }
     }
     assemble::build_startup(&cfg, &spec)?;
     assemble::build_fallback(&cfg, &spec)?;

@@ -19,7 +19,10 @@ base). Times are seconds after the first command.
 Writes JSON: matched, states and commands counted, the base height/roll/pitch trace at 50 Hz,
 and the minimum height, largest tilt and mean forward speed (heading frame) from --judge-from on,
 while commands keep coming.
-usage: mujoco_robot.py --model a1 --out RESULT.json [--duration 10] [--rate 500]
+With --sdk2 it speaks Unitree SDK2 instead (rt/lowstate, rt/lowcmd, the SDK's own IDL and CRC
+from PyPI's unitree-sdk2): the motors then run each LowCmd's PD + tau at every physics step.
+
+usage: mujoco_robot.py --model a1 --out RESULT.json [--duration 10] [--rate 500] [--sdk2]
 """
 import argparse
 import json
@@ -89,6 +92,121 @@ def build(model: str, noslip: int = 0):
     return m, root.name, np.array([eff[n] for n in JOINTS])
 
 
+class RosLink:
+    """ROS 2 topics: JointState + Imu out, effort commands (Float64MultiArray) in."""
+
+    def __init__(self, dp):
+        self.state_writer = DataWriter(dp, Topic(dp, "rt/joint_states", JointState, qos=SENSOR), qos=SENSOR)
+        self.imu_w = DataWriter(dp, Topic(dp, "rt/imu/data", Imu, qos=SENSOR), qos=SENSOR)
+        self.cmd_r = DataReader(dp, Topic(dp, "rt/joint_commands", Float64MultiArray, qos=RELIABLE), qos=RELIABLE)
+        self.diag_r = DataReader(dp, Topic(dp, "rt/diagnostics", DiagnosticArray, qos=RELIABLE), qos=RELIABLE)
+        self.d = None
+
+    def publish(self, d, qadr, vadr):
+        h = Header(stamp=stamp(), frame_id="base")
+        self.state_writer.write(JointState(header=h, name=JOINTS, position=list(d.qpos[qadr]),
+                                           velocity=list(d.qvel[vadr]), effort=list(d.actuator_force)))
+        w, x, y, z = d.qpos[3:7]
+        g, a = d.sensordata[0:3], d.sensordata[3:6]
+        self.imu_w.write(Imu(header=h, orientation=Quaternion(x=x, y=y, z=z, w=w),
+                             angular_velocity=Vector3(x=g[0], y=g[1], z=g[2]),
+                             linear_acceleration=Vector3(x=a[0], y=a[1], z=a[2])))
+
+    def take(self):
+        """The newest command as a torque law, or None."""
+        got = [s for s in self.cmd_r.take(N=20) if isinstance(s, Float64MultiArray) and len(s.data) == len(JOINTS)]
+        if not got:
+            return None
+        tau = np.array(got[-1].data)
+        return lambda q, dq: tau
+
+    def diagnostics(self):
+        return [{kv.key: kv.value for kv in s.status[0].values} for s in self.diag_r.take(N=10)
+                if isinstance(s, DiagnosticArray) and s.status]
+
+    def counts(self):
+        return {}
+
+
+class Sdk2Link:
+    """Unitree SDK2 low level, with the SDK's own IDL and CRC: LowState out, LowCmd in; each
+    motor applies kp(q* - q) + kd(dq* - dq) + tau on its own encoder, as Unitree's drivers do."""
+
+    def __init__(self, dp, args):
+        from sdk2 import load
+        self.sdk = load()
+        self.state_writer = DataWriter(dp, Topic(dp, "rt/lowstate", self.sdk.LowState_, qos=SENSOR), qos=SENSOR)
+        self.cmd_r = DataReader(dp, Topic(dp, "rt/lowcmd", self.sdk.LowCmd_, qos=RELIABLE), qos=RELIABLE)
+        self.args = args
+        self.sent = 0
+        self.bad_crc_sent = 0
+        self.short_sent = 0
+        self.bad_crc_received = 0
+        if args.short_every:
+            from dataclasses import dataclass
+            from cyclonedds.idl import IdlStruct
+            import cyclonedds.idl.annotations as annotate
+            from cyclonedds.idl.types import array, uint8
+
+            @dataclass
+            @annotate.final
+            class ShortLowState(IdlStruct, typename="unitree_go.msg.dds_.LowState_"):
+                head: array[uint8, 2]
+
+            self.short_t = ShortLowState
+            self.short_w = DataWriter(dp, Topic(dp, "rt/lowstate", ShortLowState, qos=SENSOR), qos=SENSOR)
+
+    def publish(self, d, qadr, vadr):
+        m = self.sdk.new_low_state()
+        m.head = [0xFE, 0xEF]
+        m.level_flag = 0xFF
+        w, x, y, z = d.qpos[3:7]
+        m.imu_state.quaternion = [float(w), float(x), float(y), float(z)]
+        m.imu_state.gyroscope = [float(v) for v in d.sensordata[0:3]]
+        m.imu_state.accelerometer = [float(v) for v in d.sensordata[3:6]]
+        for i in range(len(JOINTS)):
+            ms = m.motor_state[i]
+            ms.mode = 0x01
+            ms.q = float(d.qpos[qadr[i]])
+            ms.dq = float(d.qvel[vadr[i]])
+            ms.tau_est = float(d.actuator_force[i])
+        m.tick = int(time.monotonic() * 1000) & 0xFFFFFFFF
+        m.crc = self.sdk.fast_crc(m)
+        self.sent += 1
+        if self.args.corrupt_every and self.sent % self.args.corrupt_every == 0:
+            m.crc ^= 0x1
+            self.bad_crc_sent += 1
+        self.state_writer.write(m)
+        if self.args.short_every and self.sent % self.args.short_every == 0:
+            self.short_w.write(self.short_t(head=[0xFE, 0xEF]))
+            self.short_sent += 1
+
+    def take(self):
+        got = [s for s in self.cmd_r.take(N=20) if isinstance(s, self.sdk.LowCmd_)]
+        if not got:
+            return None
+        c = got[-1]
+        if self.sdk.fast_crc(c) != c.crc:
+            self.bad_crc_received += 1
+            return None
+        n = len(JOINTS)
+        mc = c.motor_cmd[:n]
+        q_ref = np.array([x.q for x in mc])
+        dq_ref = np.array([x.dq for x in mc])
+        kp = np.array([x.kp for x in mc])
+        kd = np.array([x.kd for x in mc])
+        tau = np.array([x.tau for x in mc])
+        on = np.array([x.mode == 0x01 for x in mc])
+        return lambda q, dq: np.where(on, kp * (q_ref - q) + kd * (dq_ref - dq) + tau, 0.0)
+
+    def diagnostics(self):
+        return []
+
+    def counts(self):
+        return {"low_states_with_bad_crc": self.bad_crc_sent, "short_low_states": self.short_sent,
+                "low_cmds_with_bad_crc": self.bad_crc_received}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="a1", choices=["a1", "go2"])
@@ -102,6 +220,12 @@ def main():
     ap.add_argument("--push-n", type=float, nargs=3, default=[0.0, 0.0, 0.0])
     ap.add_argument("--push-s", type=float, default=0.2)
     ap.add_argument("--judge-from", type=float, default=3.0)
+    ap.add_argument("--sdk2", action="store_true",
+                    help="speak Unitree SDK2 (rt/lowstate, rt/lowcmd) instead of ROS 2 topics")
+    ap.add_argument("--corrupt-every", type=int, default=0,
+                    help="SDK2: every Nth LowState goes out with a wrong CRC")
+    ap.add_argument("--short-every", type=int, default=0,
+                    help="SDK2: every Nth period also sends a truncated LowState (wrong length)")
     ap.add_argument("--noslip", type=int, default=4,
                     help="MuJoCo noslip iterations; 0 leaves MuJoCo's soft contacts, under which feet creep")
     args = ap.parse_args()
@@ -127,10 +251,11 @@ def main():
         mujoco.mj_step(m, d)
 
     dp = DomainParticipant(0)
-    js_w = DataWriter(dp, Topic(dp, "rt/joint_states", JointState, qos=SENSOR), qos=SENSOR)
-    imu_w = DataWriter(dp, Topic(dp, "rt/imu/data", Imu, qos=SENSOR), qos=SENSOR)
-    cmd_r = DataReader(dp, Topic(dp, "rt/joint_commands", Float64MultiArray, qos=RELIABLE), qos=RELIABLE)
-    diag_r = DataReader(dp, Topic(dp, "rt/diagnostics", DiagnosticArray, qos=RELIABLE), qos=RELIABLE)
+    if args.sdk2:
+        link = Sdk2Link(dp, args)
+    else:
+        link = RosLink(dp)
+    js_w = link.state_writer
     t_end = time.time() + args.wait_match
     while not js_w.get_matched_subscriptions() and time.time() < t_end:
         time.sleep(0.01)
@@ -138,7 +263,7 @@ def main():
 
     period = 1.0 / args.rate
     steps = max(1, round(period / DT))
-    torque = None
+    command = None
     first_cmd = None
     last_cmd = 0.0
     states = commands = 0
@@ -156,24 +281,16 @@ def main():
             break
         stalled = args.stall_at >= 0 and args.stall_at <= t < args.stall_at + args.stall_ms / 1e3
         if not stalled:
-            h = Header(stamp=stamp(), frame_id="base")
-            js_w.write(JointState(header=h, name=JOINTS, position=list(d.qpos[qadr]),
-                                  velocity=list(d.qvel[vadr]), effort=list(d.actuator_force)))
-            w, x, y, z = d.qpos[3:7]
-            g = d.sensordata[0:3]
-            a = d.sensordata[3:6]
-            imu_w.write(Imu(header=h, orientation=Quaternion(x=x, y=y, z=z, w=w),
-                            angular_velocity=Vector3(x=g[0], y=g[1], z=g[2]),
-                            linear_acceleration=Vector3(x=a[0], y=a[1], z=a[2])))
+            link.publish(d, qadr, vadr)
             states += 1
         # The answer to this state: wait for it up to half a period (robot-triggered Reflex
         # answers within a fraction of a millisecond).
         wait_until = time.monotonic() + (period / 2 if not stalled else 0.0)
         while True:
-            got = [s for s in cmd_r.take(N=20) if isinstance(s, Float64MultiArray) and len(s.data) == len(JOINTS)]
-            if got:
-                torque = np.clip(np.array(got[-1].data), -effort, effort)
-                commands += len(got)
+            got = link.take()
+            if got is not None:
+                command = got
+                commands += 1
                 last_cmd = time.monotonic()
                 if first_cmd is None:
                     first_cmd = last_cmd
@@ -181,15 +298,17 @@ def main():
             if time.monotonic() >= wait_until:
                 break
             time.sleep(50e-6)
-        if torque is None:
-            d.ctrl[:] = pd_hold()
-        elif time.monotonic() - last_cmd > 0.05:
-            d.ctrl[:] = np.clip(-kd * d.qvel[vadr], -effort, effort)
-        else:
-            d.ctrl[:] = torque
         pushing = args.push_at >= 0 and args.push_at <= t < args.push_at + args.push_s
         d.xfrc_applied[base, :3] = args.push_n if pushing else [0.0, 0.0, 0.0]
+        live_cmd = command is not None and time.monotonic() - last_cmd <= 0.05
         for _ in range(steps):
+            # The motor drivers: each physics step, on the motors' own (fresh) encoders.
+            if command is None:
+                d.ctrl[:] = pd_hold()
+            elif not live_cmd:
+                d.ctrl[:] = np.clip(-kd * d.qvel[vadr], -effort, effort)
+            else:
+                d.ctrl[:] = np.clip(command(d.qpos[qadr], d.qvel[vadr]), -effort, effort)
             mujoco.mj_step(m, d)
         w, x, y, z = d.qpos[3:7]
         roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
@@ -204,10 +323,7 @@ def main():
             judged += 1
         if first_cmd is not None and (not trace or t - trace[-1][0] >= 0.02):
             trace.append([round(t, 4), round(float(d.qpos[2]), 4), round(roll, 4), round(pitch, 4)])
-        for s in diag_r.take(N=10):
-            if isinstance(s, DiagnosticArray) and s.status:
-                values = {kv.key: kv.value for kv in s.status[0].values}
-                diags.append([t, values])
+        diags.extend([t, v] for v in link.diagnostics())
         next_t += period
         sleep = next_t - time.monotonic()
         if sleep > 0:
@@ -218,7 +334,7 @@ def main():
                "commanded": first_cmd is not None, "min_height_m": min_z if min_z < math.inf else None,
                "max_tilt_rad": max_tilt, "final_height_m": float(d.qpos[2]), "trace": trace,
                "mean_forward_m_s": fwd_sum / judged if judged else None,
-               "diagnostics": diags[-3:]}, open(args.out, "w"))
+               "diagnostics": diags[-3:], **link.counts()}, open(args.out, "w"))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,27 @@ impl IoSide {
         }
     }
 
+    /// A Unitree SDK2 `LowState_` arrived from `writer`: CRC-checked, then taken apart into the
+    /// IMU and the joints (the robot's motor order is the catalogue's hardware order), stamped
+    /// on arrival (LowState carries only the robot's boot tick), and checked like any state.
+    #[cfg(feature = "dds")]
+    pub fn on_low_state(&mut self, m: &crate::unitree::msg::LowState, writer: Option<WriterGuid>) {
+        if crate::unitree::crc::low_state_crc(m) != m.crc {
+            self.assembler.rejections.count(Reject::CrcMismatch);
+            self.counted(Err(Reject::CrcMismatch), true);
+            return;
+        }
+        let (imu, js) = crate::unitree::split_low_state(m, &self.joint_names, system_time_ns());
+        self.on_imu(&imu, writer);
+        self.on_joint_state(&js, writer);
+    }
+
+    /// A state sample that could not be decoded (wrong size or layout) arrived: counted.
+    pub fn on_undecodable(&mut self) {
+        self.assembler.rejections.count(Reject::WrongLength);
+        self.counted(Err(Reject::WrongLength), true);
+    }
+
     /// A `sensor_msgs/Imu` arrived (it goes out with the next joint state).
     pub fn on_imu(&mut self, m: &Imu, writer: Option<WriterGuid>) {
         let locked = self.assembler.filters.imu.locked().is_some();
@@ -338,10 +359,17 @@ impl RosRobot {
             last_end_to_end_ns: 0,
             shared: shared.clone(),
         };
-        let mut inputs = format!(
-            "sensor_msgs/JointState on {}",
-            cfg.resolve(&cfg.joint_states_topic)
-        );
+        let mut inputs = if cfg.command_interface == CommandInterface::UnitreeLowCmd {
+            format!(
+                "Unitree SDK2 unitree_go::msg::dds_::LowState_ on {}",
+                cfg.joint_states_topic
+            )
+        } else {
+            format!(
+                "sensor_msgs/JointState on {}",
+                cfg.resolve(&cfg.joint_states_topic)
+            )
+        };
         if let Some(t) = &cfg.imu_topic {
             inputs += &format!(" and sensor_msgs/Imu on {}", cfg.resolve(t));
         }
@@ -528,6 +556,8 @@ impl Robot for RosRobot {
         c.position_rad.copy_from_slice(&cmd.position_rad);
         c.velocity_rad_s.copy_from_slice(&cmd.velocity_rad_s);
         c.effort_ff_nm.copy_from_slice(&cmd.effort_ff_nm);
+        c.kp.copy_from_slice(&cmd.kp);
+        c.kd.copy_from_slice(&cmd.kd);
         for (i, lim) in self.spec.limits.iter().enumerate() {
             c.effort_total_nm[i] =
                 lim.clamp_effort(cmd.torque_nm(i, self.last_q[i], self.last_dq[i]));

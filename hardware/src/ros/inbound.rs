@@ -58,6 +58,8 @@ pub enum Reject {
     Oversized,
     /// No joints at all.
     Empty,
+    /// A Unitree message whose CRC does not match its contents.
+    CrcMismatch,
 }
 
 /// Rejected inbound messages, by reason.
@@ -91,6 +93,8 @@ pub struct Rejections {
     pub oversized: u64,
     /// No joints.
     pub empty: u64,
+    /// Unitree messages with a wrong CRC.
+    pub crc_mismatch: u64,
 }
 
 impl Rejections {
@@ -115,11 +119,12 @@ impl Rejections {
             Reject::BeyondSensorRange => &mut self.beyond_sensor_range,
             Reject::Oversized => &mut self.oversized,
             Reject::Empty => &mut self.empty,
+            Reject::CrcMismatch => &mut self.crc_mismatch,
         }
     }
 
     /// Every counter with its name (reports, diagnostics).
-    pub fn by_kind(&self) -> [(&'static str, u64); 14] {
+    pub fn by_kind(&self) -> [(&'static str, u64); 15] {
         [
             ("wrong_length", self.wrong_length),
             ("unknown_joint", self.unknown_joint),
@@ -135,6 +140,7 @@ impl Rejections {
             ("beyond_sensor_range", self.beyond_sensor_range),
             ("oversized", self.oversized),
             ("empty", self.empty),
+            ("crc_mismatch", self.crc_mismatch),
         ]
     }
 
@@ -602,6 +608,7 @@ mod tests {
             "non_unit_quaternion",
             "orientation_jump",
             "beyond_sensor_range",
+            "crc_mismatch",
         ];
         for (kind, n) in a.rejections.by_kind() {
             assert!(n >= 1 || imu_kinds.contains(&kind), "{kind} never counted");

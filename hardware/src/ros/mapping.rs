@@ -18,6 +18,9 @@ pub enum CommandInterface {
     EffortArray,
     /// `trajectory_msgs/JointTrajectory` with one point: positions, velocities, effort (τ_ff).
     JointTrajectory,
+    /// Unitree SDK2's `LowCmd_` (the `unitree` backend): per motor q, dq, kp, kd, τ_ff for the
+    /// motor's own PD, CRC-checked.
+    UnitreeLowCmd,
 }
 
 /// A command as the RT thread hands it to the I/O thread (hardware order).
@@ -35,6 +38,10 @@ pub struct OutboundCommand {
     pub effort_ff_nm: Vec<f64>,
     /// Total torque at the state the command was computed from (N·m), effort-clamped.
     pub effort_total_nm: Vec<f64>,
+    /// Position gains (N·m/rad).
+    pub kp: Vec<f64>,
+    /// Velocity gains (N·m·s/rad).
+    pub kd: Vec<f64>,
     /// Where the state it answers came from and when (the latency budget).
     pub trace: CommandTrace,
 }
@@ -62,6 +69,8 @@ impl OutboundCommand {
             velocity_rad_s: vec![0.0; n],
             effort_ff_nm: vec![0.0; n],
             effort_total_nm: vec![0.0; n],
+            kp: vec![0.0; n],
+            kd: vec![0.0; n],
             trace: CommandTrace::default(),
         }
     }
@@ -74,6 +83,9 @@ pub enum CommandMessage {
     Array(Float64MultiArray),
     /// For `trajectory_msgs/JointTrajectory` topics.
     Trajectory(JointTrajectory),
+    /// For Unitree SDK2's `rt/lowcmd`.
+    #[cfg(feature = "dds")]
+    LowCmd(Box<crate::unitree::msg::LowCmd>),
 }
 
 /// Encodes commands for the configured interface.
@@ -98,6 +110,12 @@ pub fn encode_command(
     match interface {
         CommandInterface::PositionArray => array(&c.position_rad),
         CommandInterface::EffortArray => array(&c.effort_total_nm),
+        #[cfg(feature = "dds")]
+        CommandInterface::UnitreeLowCmd => {
+            CommandMessage::LowCmd(Box::new(crate::unitree::low_cmd(c)))
+        }
+        #[cfg(not(feature = "dds"))]
+        CommandInterface::UnitreeLowCmd => array(&c.effort_total_nm),
         CommandInterface::JointTrajectory => CommandMessage::Trajectory(JointTrajectory {
             header: Header {
                 stamp: Time::from_ns(c.stamp_ns),

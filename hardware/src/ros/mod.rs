@@ -40,6 +40,8 @@ pub struct BridgeConfig {
     pub domain_id: u16,
     /// Keep DDS traffic on the loopback interface.
     pub only_loopback: bool,
+    /// Keep DDS traffic on the interface with this address (a robot's own network).
+    pub network_address: Option<std::net::Ipv4Addr>,
     /// `sensor_msgs/JointState` input.
     pub joint_states_topic: String,
     /// `sensor_msgs/Imu` input (legged robots).
@@ -117,6 +119,7 @@ mod tests {
             namespace: ns.into(),
             domain_id: 0,
             only_loopback: true,
+            network_address: None,
             joint_states_topic: "joint_states".into(),
             imu_topic: None,
             odometry_topic: None,

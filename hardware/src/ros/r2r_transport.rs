@@ -250,6 +250,9 @@ pub fn spawn(
                 let r = match c {
                     CommandMessage::Array(m) => array_pub.publish(&array_out(m)),
                     CommandMessage::Trajectory(m) => traj_pub.publish(&trajectory_out(m)),
+                    // Unitree LowCmd goes out on the SDK2 transport only.
+                    #[allow(unreachable_patterns)]
+                    _ => Ok(()),
                 };
                 r.map_err(|e| format!("command publish: {e}"))?;
                 io.published();

@@ -8,6 +8,7 @@
 
 mod ros;
 mod sections;
+mod unitree;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::faults::Fault;
 pub use ros::{RosSection, RosTopics, RosTransportKind, TriggerKind};
 pub use sections::*;
+pub use unitree::{interface_address, UnitreeSection};
 
 /// Why a config was refused (every message names the file).
 pub type ConfigError = FileError;
@@ -36,6 +38,9 @@ pub struct Config {
     /// ROS 2 bridge settings (required when `robot.backend` is `ros2`).
     #[serde(default)]
     pub ros: Option<RosSection>,
+    /// Unitree SDK2 settings (required when `robot.backend` is `unitree`).
+    #[serde(default)]
+    pub unitree: Option<UnitreeSection>,
     /// Real-time thread settings.
     #[serde(default)]
     pub realtime: RealtimeSection,
@@ -231,6 +236,26 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
             "a sim section",
         ),
         (BackendKind::Ros2, None, Some(ros)) => ros::check(&mut ck, ros, robot),
+        (BackendKind::Unitree, Some(_), _) => ck.error(
+            "sim",
+            "no `sim:` section: robot.backend is `unitree`, the robot is real",
+            "a sim section",
+        ),
+        (BackendKind::Unitree, None, _) => match &c.unitree {
+            Some(u) => unitree::check(&mut ck, u, robot),
+            None => ck.error(
+                "unitree",
+                "a `unitree:` section because robot.backend is `unitree`",
+                "nothing",
+            ),
+        },
+    }
+    if c.unitree.is_some() && c.robot.backend != BackendKind::Unitree {
+        ck.error(
+            "unitree",
+            "no `unitree:` section unless robot.backend is `unitree`",
+            "a unitree section",
+        );
     }
     sections::check_realtime(&mut ck, &c.realtime);
     sections::check_threads(&mut ck, &c.threads, &c.realtime);

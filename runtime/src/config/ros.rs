@@ -203,7 +203,7 @@ pub const MAX_DOMAIN_ID: u16 = 232;
 
 /// Checks a configured domain id, or (none configured) the `ROS_DOMAIN_ID` it falls back to:
 /// a malformed environment variable is refused rather than read as domain 0.
-pub(super) fn check_domain(c: &mut Checker, field: &str, configured: Option<u16>) {
+pub(crate) fn check_domain(c: &mut Checker, field: &str, configured: Option<u16>) {
     match configured {
         Some(d) => {
             c.require(

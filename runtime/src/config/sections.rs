@@ -26,6 +26,8 @@ pub enum BackendKind {
     Sim,
     /// A robot reached over ROS 2 topics (see the `ros:` section).
     Ros2,
+    /// A Unitree robot over SDK2's low-level DDS interface (see the `unitree:` section).
+    Unitree,
 }
 
 /// Loop rates.

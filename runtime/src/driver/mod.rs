@@ -172,10 +172,20 @@ pub fn run(cfg: &LoadedConfig, opts: RunOptions<'_>) -> Result<RunReport, RunErr
             let ros = assemble::build_ros(cfg, opts.remaps)?;
             drive(cfg, Faulted::new(ros, &schedule, 0), schedule, opts)
         }
+        BackendKind::Unitree => {
+            let robot = assemble::build_unitree(cfg)?;
+            drive(cfg, Faulted::new(robot, &schedule, 0), schedule, opts)
+        }
     }
 }
 
 fn trigger(cfg: &LoadedConfig) -> Trigger {
+    if let (ClockKind::Realtime, Some(u)) = (cfg.clock(), cfg.config.unitree.as_ref()) {
+        // The robot sends a LowState every 2 ms: each one starts a cycle.
+        return Trigger::RobotState {
+            timeout_ns: (u.state_timeout_ms * 1e6) as u64,
+        };
+    }
     match (cfg.clock(), cfg.config.ros.as_ref()) {
         (ClockKind::Lockstep, _) => Trigger::Lockstep,
         (ClockKind::Realtime, Some(r)) if r.trigger == TriggerKind::RobotState => {
@@ -295,7 +305,11 @@ fn drive<P: Plant>(
     let observers = &mut opts.observers;
     let kind = spec.kind;
     // The simulator has its first state at once; a ROS robot may take a while to appear.
-    let first_state_s = c.ros.as_ref().map_or(1.0, |r| r.first_state_timeout_s);
+    let first_state_s = match (&c.ros, &c.unitree) {
+        (Some(r), _) => r.first_state_timeout_s,
+        (_, Some(u)) => u.first_state_timeout_s,
+        _ => 1.0,
+    };
     let settle_s = opts.settle_s.unwrap_or(0.5);
 
     // Every thread but the RT one exists now: place them (real-time clock only).
