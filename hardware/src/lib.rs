@@ -14,6 +14,7 @@ pub mod catalogue;
 mod command;
 #[cfg(feature = "bridge")]
 pub mod ros;
+pub mod shapes;
 mod spec;
 mod state;
 #[cfg(feature = "dds")]

@@ -56,6 +56,13 @@ pub fn sim_config(cfg: &LoadedConfig) -> Result<SimConfig, RunError> {
     sc.joint_damping_nm_s_rad = sim.joint_damping_nm_s_rad;
     sc.ground_friction = sim.ground_friction;
     sc.solver_iterations = sim.solver_iterations;
+    sc.mass_scale = sim.mass_scale;
+    sc.payload_kg = sim.payload_kg;
+    sc.motor_strength = sim.motor_strength;
+    sc.gain_scale = sim.gain_scale;
+    if let Some(off) = &sim.joint_offset_rad {
+        sc.joint_offset_rad = off.resolve(&cfg.robot().joint_names());
+    }
     sc.noise = SensorNoise {
         joint_position_rad: sim.noise.joint_position_rad,
         joint_velocity_rad_s: sim.noise.joint_velocity_rad_s,

@@ -478,11 +478,77 @@ pub struct Faulted<P: Plant> {
     next_stall: usize,
     cycle: Option<u64>,
     rng: ChaCha8Rng,
+    delays: Delays,
+}
+
+/// Latencies the loop lives with on a real robot, simulated: the IMU reading `imu` cycles old,
+/// commands reaching the motors `action` cycles after they are written. Ring buffers sized at
+/// construction: nothing allocates in the loop.
+pub struct Delays {
+    imu: Vec<reflex_hardware::ImuState>,
+    commands: Vec<JointCommand>,
+    imu_at: usize,
+    cmd_at: usize,
+    imu_filled: usize,
+    cmd_filled: usize,
+}
+
+impl Delays {
+    /// No delay.
+    pub fn none() -> Self {
+        Self::new(None, 0, 0)
+    }
+
+    /// `imu_cycles` of IMU latency and `action_cycles` of actuation delay for `spec`'s robot.
+    pub fn new(spec: Option<&RobotSpec>, imu_cycles: usize, action_cycles: usize) -> Self {
+        let cmds = match spec {
+            Some(sp) if action_cycles > 0 => vec![JointCommand::new(sp); action_cycles + 1],
+            _ => vec![],
+        };
+        Self {
+            imu: vec![
+                reflex_hardware::ImuState::default();
+                if imu_cycles > 0 { imu_cycles + 1 } else { 0 }
+            ],
+            commands: cmds,
+            imu_at: 0,
+            cmd_at: 0,
+            imu_filled: 0,
+            cmd_filled: 0,
+        }
+    }
+
+    /// Stores this cycle's IMU reading and replaces it with the one from `imu_cycles` ago (the
+    /// oldest there is until the buffer has filled).
+    fn delay_imu(&mut self, imu: &mut reflex_hardware::ImuState) {
+        let n = self.imu.len();
+        if n == 0 {
+            return;
+        }
+        self.imu[self.imu_at] = *imu;
+        self.imu_filled = (self.imu_filled + 1).min(n);
+        let oldest = (self.imu_at + n + 1 - self.imu_filled) % n;
+        *imu = self.imu[oldest];
+        self.imu_at = (self.imu_at + 1) % n;
+    }
+
+    /// Stores `cmd` and returns the command to send now: the one from `action_cycles` ago.
+    fn delay_command<'a>(&'a mut self, cmd: &'a JointCommand) -> &'a JointCommand {
+        let n = self.commands.len();
+        if n == 0 {
+            return cmd;
+        }
+        self.commands[self.cmd_at].copy_from(cmd);
+        self.cmd_filled = (self.cmd_filled + 1).min(n);
+        let oldest = (self.cmd_at + n + 1 - self.cmd_filled) % n;
+        self.cmd_at = (self.cmd_at + 1) % n;
+        &self.commands[oldest]
+    }
 }
 
 impl<P: Plant> Faulted<P> {
     /// Wraps `inner` with `schedule`'s faults; `seed` makes the injected noise reproducible.
-    pub fn new(inner: P, schedule: &FaultSchedule, seed: u64) -> Self {
+    pub fn new(inner: P, schedule: &FaultSchedule, seed: u64, delays: Delays) -> Self {
         Self {
             inner,
             world: schedule.world.iter().map(|w| (*w, false)).collect(),
@@ -491,6 +557,7 @@ impl<P: Plant> Faulted<P> {
             next_stall: 0,
             cycle: None,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
+            delays,
         }
     }
 
@@ -538,6 +605,7 @@ impl<P: Plant> Robot for Faulted<P> {
             }
         }
         self.inner.read(out)?;
+        self.delays.delay_imu(&mut out.imu);
         if noise != [0.0; 3] {
             for i in 0..out.num_joints() {
                 out.joints.position_rad[i] += self.gauss(noise[0]);
@@ -550,7 +618,7 @@ impl<P: Plant> Robot for Faulted<P> {
         Ok(())
     }
     fn write(&mut self, cmd: &JointCommand) -> Result<(), HwError> {
-        let r = self.inner.write(cmd);
+        let r = self.inner.write(self.delays.delay_command(cmd));
         if let (Some(n), Some(s)) = (self.cycle, self.stalls.get(self.next_stall)) {
             if s.cycle == n {
                 spin_until_ns(now_ns() + s.duration_ns);
@@ -609,6 +677,40 @@ impl<P: Plant> Plant for Faulted<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_hand_back_the_reading_and_command_from_n_cycles_ago() {
+        let spec = RobotSpec::uniform(
+            "t",
+            reflex_hardware::RobotKind::Legged,
+            &["a"],
+            reflex_hardware::JointLimits {
+                lower_rad: -1.0,
+                upper_rad: 1.0,
+                velocity_rad_s: 1.0,
+                effort_nm: 1.0,
+            },
+        );
+        let mut d = Delays::new(Some(&spec), 2, 3);
+        let mut cmd = JointCommand::new(&spec);
+        let (mut imus, mut sent) = (Vec::new(), Vec::new());
+        for k in 0..8 {
+            let mut imu = reflex_hardware::ImuState::default();
+            imu.angular_velocity_rad_s[0] = k as f64;
+            d.delay_imu(&mut imu);
+            imus.push(imu.angular_velocity_rad_s[0]);
+            cmd.position_rad[0] = k as f64;
+            sent.push(d.delay_command(&cmd).position_rad[0]);
+        }
+        // The oldest there is until the buffer fills, then exactly n cycles old.
+        assert_eq!(imus, [0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(sent, [0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
+        let mut none = Delays::none();
+        let mut imu = reflex_hardware::ImuState::default();
+        imu.angular_velocity_rad_s[0] = 7.0;
+        none.delay_imu(&mut imu);
+        assert_eq!(imu.angular_velocity_rad_s[0], 7.0);
+    }
 
     #[test]
     fn faults_compile_to_cycles_and_ticks() {

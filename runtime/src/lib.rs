@@ -21,6 +21,7 @@ pub mod policy_thread;
 pub mod record;
 pub mod ros_args;
 pub mod rt;
+pub mod scenario;
 pub mod stats;
 pub mod supervisor;
 pub mod threads;

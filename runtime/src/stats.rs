@@ -73,7 +73,7 @@ impl LatencyHistogram {
 }
 
 /// Percentiles of a latency distribution, in microseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct LatencySummaryUs {
     /// Number of samples.
     pub samples: u64,

@@ -13,7 +13,7 @@ use reflex_hardware::{JointCommand, RobotKind, RobotSpec, RobotState};
 use serde::Serialize;
 
 /// Who commands the robot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Mode {
     /// The primary controller / learned policy.
@@ -22,6 +22,17 @@ pub enum Mode {
     Fallback,
     /// Joint damping only.
     SafeStop,
+}
+
+impl Mode {
+    /// The name in reports and files: POLICY, FALLBACK, SAFE_STOP.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Policy => "POLICY",
+            Mode::Fallback => "FALLBACK",
+            Mode::SafeStop => "SAFE_STOP",
+        }
+    }
 }
 
 /// Why the mode changed.

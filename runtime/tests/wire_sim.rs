@@ -1,7 +1,9 @@
 //! Reflex against an independent simulator on the wire: `reflex node` (pure-Rust DDS) drives an
 //! A1 simulated by MuJoCo behind Cyclone DDS (`tests/peer/mujoco_robot.py`), inside a
 //! loopback-only network namespace. What a user cares about is asserted on the robot's side:
-//! it stands, through hostile publishers beside it and through a stall and a push.
+//! it stands, through hostile publishers beside it and through a stall and a push. The simulator
+//! stands for the robot's own computer, so it runs at SCHED_FIFO 85, above every Reflex thread
+//! (on two shared cores a starved stand-in would look like a stalled robot).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,7 +60,7 @@ fn run(
     });
     let script = format!(
         "set -e; ip link set lo up; ip link set lo multicast on; cd {peer_dir}; \
-         {py} mujoco_robot.py --model a1 --out {d}/robot.json {robot_args} & \
+         chrt -f 85 {py} mujoco_robot.py --model a1 --out {d}/robot.json {robot_args} & \
          {hostile}\
          {reflex} node --config {d}/a1_ros.yaml --duration {node_seconds} --report {d}/report.json > {d}/node.log 2>&1; \
          wait",

@@ -57,6 +57,16 @@ pub struct SimConfig {
     pub solver_iterations: usize,
     /// Sensor noise.
     pub noise: SensorNoise,
+    /// Every link's mass and inertia × this (domain randomisation; 1 = the URDF's).
+    pub mass_scale: f64,
+    /// A payload on the base (kg), at its centre of mass.
+    pub payload_kg: f64,
+    /// The motors deliver this × the driver's torque, and their limit scales with it (1: rated).
+    pub motor_strength: f64,
+    /// The motor drivers' kp and kd are this × the commanded ones (gain miscalibration).
+    pub gain_scale: f64,
+    /// Encoder offsets added to each reported joint position (rad, hardware order); empty: none.
+    pub joint_offset_rad: Vec<f64>,
 }
 
 impl SimConfig {
@@ -73,6 +83,11 @@ impl SimConfig {
             ground_friction: 1.0,
             solver_iterations: 2,
             noise: SensorNoise::default(),
+            mass_scale: 1.0,
+            payload_kg: 0.0,
+            motor_strength: 1.0,
+            gain_scale: 1.0,
+            joint_offset_rad: vec![],
         }
     }
 }

@@ -60,6 +60,12 @@ pub struct SimRobot {
     rng: ChaCha8Rng,
     /// A world effect: fraction of the commanded torque the motors deliver (1 = healthy).
     motor_strength: f64,
+    /// The motors' own strength (randomised; 1 = rated): torque and limit scale with it.
+    rated_strength: f64,
+    /// kp and kd the drivers apply, × the commanded ones.
+    gain_scale: f64,
+    /// Encoder offsets (rad).
+    joint_offset_rad: Vec<f64>,
 }
 
 fn urdf_error(robot: &RobotModel, e: impl std::fmt::Display) -> SimError {
@@ -254,6 +260,39 @@ impl SimRobot {
             mb.update_rigid_bodies(&mut world.bodies, false);
         }
 
+        // Domain randomisation of the body: masses and inertias scaled, a payload on the base.
+        if cfg.mass_scale != 1.0 || cfg.payload_kg != 0.0 {
+            let k = cfg.mass_scale as Real;
+            for &(_, body) in &links {
+                let Some(rb) = world.bodies.get_mut(body) else {
+                    continue;
+                };
+                // The URDF's inertials are the bodies' additional mass properties (colliders
+                // have no density); the computed local ones are only refreshed at the next step.
+                let m = match rb.mass_properties().additional_local_mprops.as_deref() {
+                    Some(RigidBodyAdditionalMassProps::MassProps(m)) => *m,
+                    _ => continue,
+                };
+                let mut scaled = MassProperties::with_principal_inertia_frame(
+                    m.local_com,
+                    m.mass() * k,
+                    m.principal_inertia() * k,
+                    m.principal_inertia_local_frame,
+                );
+                if body == base_body && cfg.payload_kg > 0.0 {
+                    scaled +=
+                        MassProperties::new(m.local_com, cfg.payload_kg as Real, AngVector::ZERO);
+                }
+                rb.set_additional_mass_properties(scaled, false);
+            }
+        }
+        let joint_offset_rad = if cfg.joint_offset_rad.is_empty() {
+            vec![0.0; spec.num_joints()]
+        } else {
+            check_len(robot, "joint_offset_rad", &cfg.joint_offset_rad)?;
+            cfg.joint_offset_rad.clone()
+        };
+
         let n = spec.num_joints();
         let command = JointCommand::new(&spec);
         let mut sim = SimRobot {
@@ -280,6 +319,9 @@ impl SimRobot {
             noise: cfg.noise,
             rng,
             motor_strength: 1.0,
+            rated_strength: cfg.motor_strength,
+            gain_scale: cfg.gain_scale,
+            joint_offset_rad,
         };
         sim.imu_prev_linvel = sim.world.bodies[sim.imu_body].linvel();
         Ok(sim)
@@ -356,8 +398,15 @@ impl SimRobot {
                 self.joint_q_dq(mb, i)
             };
             let tau = if self.active {
-                let raw = self.command.torque_nm(i, q, dq) + self.gravity_comp_nm[i];
-                self.spec.limits[i].clamp_effort(raw) * self.motor_strength
+                let driver = if self.gain_scale == 1.0 {
+                    self.command.torque_nm(i, q, dq)
+                } else {
+                    let ff = self.command.effort_ff_nm[i];
+                    (self.command.torque_nm(i, q, dq) - ff) * self.gain_scale + ff
+                };
+                let raw = driver * self.rated_strength + self.gravity_comp_nm[i];
+                let limit = self.spec.limits[i].effort_nm * self.rated_strength;
+                raw.clamp(-limit, limit) * self.motor_strength
             } else {
                 0.0
             };
@@ -460,7 +509,7 @@ impl Robot for SimRobot {
             let (q, dq) = self.joint_q_dq(self.multibody(), i);
             let nq = self.gauss(self.noise.joint_position_rad);
             let nv = self.gauss(self.noise.joint_velocity_rad_s);
-            out.joints.position_rad[i] = q + nq;
+            out.joints.position_rad[i] = q + self.joint_offset_rad[i] + nq;
             out.joints.velocity_rad_s[i] = dq + nv;
             out.joints.effort_nm[i] = self.applied_nm[i];
         }

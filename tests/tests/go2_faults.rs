@@ -7,12 +7,12 @@ use reflex_runtime::driver::report::RunReport;
 use reflex_runtime::supervisor::{Cause, Mode};
 use reflex_tests::{edit, load_text, run_observed, shipped_text_abs, spec_of, SafetyWatch};
 
-fn walk_with_fault(tag: &str, fault: &str, safety: &str) -> (RunReport, SafetyWatch) {
-    let text = edit(
-        &shipped_text_abs("go2_policy.yaml"),
-        "safety:\n",
-        &format!("safety:\n{safety}"),
-    );
+/// The walking config with `fault`, and `edits` (from, to) applied to its text.
+fn walk_with_fault(tag: &str, fault: &str, edits: &[(&str, &str)]) -> (RunReport, SafetyWatch) {
+    let mut text = shipped_text_abs("go2_policy.yaml");
+    for (from, to) in edits {
+        text = edit(&text, from, to);
+    }
     let cfg = load_text(tag, &format!("{text}faults:\n  - {fault}\n"));
     // From 2 s on (the stand-up is over) the base stays above 0.15 m (lying: 0.09 m).
     let mut w = SafetyWatch::new(spec_of("go2"), 1000, 0.15);
@@ -49,7 +49,7 @@ fn the_fallback_catches_the_walking_go2_when_the_policy_fails() {
             Cause::SensorStale,
         ),
     ] {
-        let (rep, w) = walk_with_fault("go2_fault", fault, "");
+        let (rep, w) = walk_with_fault("go2_fault", fault, &[]);
         w.assert_safe(fault, &rep);
         assert_eq!(
             first_transition(&rep),
@@ -79,7 +79,7 @@ fn a_push_beyond_the_tilt_limit_hands_the_walking_go2_to_the_fallback() {
     let (rep, w) = walk_with_fault(
         "go2_push",
         "{kind: push, at_s: 5.0, duration_s: 0.2, force_n: [0.0, 60.0, 0.0]}",
-        "  max_tilt_rad: 0.1\n",
+        &[("  max_tilt_rad: 1.0", "  max_tilt_rad: 0.1")],
     );
     w.assert_safe("push", &rep);
     let (_, to, cause) = first_transition(&rep);
@@ -94,7 +94,7 @@ fn disturbances_the_policy_rides_out_while_walking() {
         "{kind: latency_spike, at_s: 5.0, duration_ms: 20.0}",
         "{kind: sensor_noise_burst, at_s: 5.0, duration_s: 1.0, joint_position_rad: 0.01, joint_velocity_rad_s: 0.5, gyro_rad_s: 0.1}",
     ] {
-        let (rep, w) = walk_with_fault("go2_ride", fault, "");
+        let (rep, w) = walk_with_fault("go2_ride", fault, &[]);
         w.assert_safe(fault, &rep);
         assert!(rep.supervisor.transitions.is_empty(), "{fault}: {:?}", rep.supervisor.transitions);
     }
@@ -105,7 +105,7 @@ fn an_e_stop_while_walking_stops_in_the_same_cycle_and_reset_resumes() {
     let (rep, w) = walk_with_fault(
         "go2_estop",
         "{kind: estop, at_s: 5.0}\n  - {kind: reset, at_s: 5.2}",
-        "",
+        &[],
     );
     w.assert_commands("e-stop", &rep);
     let t: Vec<_> = rep

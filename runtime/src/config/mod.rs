@@ -224,7 +224,24 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
             "a `sim:` section because robot.backend is `sim`",
             "nothing",
         ),
-        (BackendKind::Sim, Some(sim), _) => sections::check_sim(&mut ck, sim, c.rates.control_hz),
+        (BackendKind::Sim, Some(sim), _) => {
+            sections::check_sim(&mut ck, sim, c.rates.control_hz);
+            if let Some(off) = &sim.joint_offset_rad {
+                let described = format!("a joint of `{}`", robot.name);
+                let joints = reflex_validate::JointSet {
+                    names: &spec.joint_names,
+                    described_as: &described,
+                };
+                ck.per_joint(
+                    "sim.joint_offset_rad",
+                    off,
+                    joints,
+                    "an offset",
+                    reflex_validate::Range::closed(-0.2, 0.2),
+                    "rad",
+                );
+            }
+        }
         (BackendKind::Ros2, _, None) => ck.error(
             "ros",
             "a `ros:` section because robot.backend is `ros2`",

@@ -76,6 +76,32 @@ pub struct SimSection {
     /// Sensor noise standard deviations.
     #[serde(default)]
     pub noise: NoiseSection,
+    /// Every link's mass and inertia × this (0.5–2; domain randomisation).
+    #[serde(default = "one")]
+    pub mass_scale: f64,
+    /// A payload on the base (kg, 0–50).
+    #[serde(default)]
+    pub payload_kg: f64,
+    /// The motors deliver this × the driver's torque, limits included (0.5–1.5).
+    #[serde(default = "one")]
+    pub motor_strength: f64,
+    /// The motor drivers apply kp and kd × this (0.5–1.5).
+    #[serde(default = "one")]
+    pub gain_scale: f64,
+    /// Encoder offsets added to the reported joint positions (rad, per joint or one for all,
+    /// |offset| ≤ 0.2).
+    #[serde(default)]
+    pub joint_offset_rad: Option<PerJoint>,
+    /// The IMU reading the loop sees is this many control cycles old (0–50).
+    #[serde(default)]
+    pub imu_latency_cycles: usize,
+    /// Commands reach the motors this many control cycles after they are written (0–100).
+    #[serde(default)]
+    pub action_delay_cycles: usize,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn default_friction() -> f64 {
@@ -516,6 +542,34 @@ pub(super) fn check_sim(c: &mut Checker, sim: &SimSection, control_hz: f64) {
     for (field, v, what, hi, unit) in r {
         c.range(field, v, what, Range::closed(0.0, hi), unit);
     }
+    for (field, v, lo, hi, what) in [
+        ("sim.mass_scale", sim.mass_scale, 0.5, 2.0, "a scale"),
+        ("sim.payload_kg", sim.payload_kg, 0.0, 50.0, "a mass"),
+        (
+            "sim.motor_strength",
+            sim.motor_strength,
+            0.5,
+            1.5,
+            "a scale",
+        ),
+        ("sim.gain_scale", sim.gain_scale, 0.5, 1.5, "a scale"),
+    ] {
+        c.range(field, v, what, Range::closed(lo, hi), "");
+    }
+    if sim.imu_latency_cycles > 50 {
+        c.error(
+            "sim.imu_latency_cycles",
+            "0–50 cycles",
+            sim.imu_latency_cycles,
+        );
+    }
+    if sim.action_delay_cycles > 100 {
+        c.error(
+            "sim.action_delay_cycles",
+            "0–100 cycles",
+            sim.action_delay_cycles,
+        );
+    }
     if !(1..=100).contains(&sim.solver_iterations) {
         c.error(
             "sim.solver_iterations",
@@ -795,7 +849,7 @@ pub(super) fn check_safety(c: &mut Checker, s: &SafetySection) {
     );
 }
 
-pub(super) fn check_policy(c: &mut Checker, p: &PolicySection) {
+pub(crate) fn check_policy(c: &mut Checker, p: &PolicySection) {
     if let Some(cmd) = p.command {
         c.each(
             "policy.command",

@@ -25,7 +25,7 @@ use reflex_policies::{Controller, Phase};
 use crate::assemble::{self, LoadedPolicy};
 use crate::config::{BackendKind, ClockKind, ConfigError, LoadedConfig, TriggerKind};
 use crate::control_loop::{ControlLoop, PolicyStage};
-use crate::faults::{FaultSchedule, Faulted, OperatorInput};
+use crate::faults::{Delays, FaultSchedule, Faulted, OperatorInput};
 use crate::plant::{Plant, SimPlant};
 use crate::policy_thread::{self, Commands, PolicyTiming};
 use crate::rt::{self, now_ns, thread_cpu_ns, RtStatus};
@@ -108,6 +108,8 @@ pub struct CycleView<'a> {
     pub ground_truth: Option<GroundTruth>,
     /// The velocity command of the policy's newest target (locomotion policies).
     pub policy_command: Option<[f64; 3]>,
+    /// The robot's joint limits, in the order of `state` and `command`.
+    pub limits: &'a [reflex_hardware::JointLimits],
 }
 
 /// A per-cycle hook: recorders, outcome trackers, scenario metrics, test probes. Runs on the RT
@@ -148,6 +150,8 @@ pub struct RunOptions<'a> {
     /// The outcome is measured from this long after the robot is ready (the start-up
     /// controller holding, or the policy in command); `None`: 0.5 s.
     pub settle_s: Option<f64>,
+    /// Leave warnings to the report (scenario episodes: hundreds of runs of one config).
+    pub quiet: bool,
 }
 
 /// Runs the config's loop and returns its report.
@@ -160,21 +164,38 @@ pub fn run(cfg: &LoadedConfig, opts: RunOptions<'_>) -> Result<RunReport, RunErr
     match cfg.config.robot.backend {
         BackendKind::Sim => {
             let sim = assemble::build_sim(cfg)?;
-            let seed = cfg.config.sim.as_ref().map_or(0, |s| s.seed);
+            let s = cfg.config.sim.as_ref();
+            let seed = s.map_or(0, |s| s.seed);
+            let delays = Delays::new(
+                Some(reflex_hardware::Robot::spec(&sim)),
+                s.map_or(0, |s| s.imu_latency_cycles),
+                s.map_or(0, |s| s.action_delay_cycles),
+            );
             let plant = Faulted::new(
                 SimPlant::new(sim, cfg.physics_decimation()),
                 &schedule,
                 seed,
+                delays,
             );
             drive(cfg, plant, schedule, opts)
         }
         BackendKind::Ros2 => {
             let ros = assemble::build_ros(cfg, opts.remaps)?;
-            drive(cfg, Faulted::new(ros, &schedule, 0), schedule, opts)
+            drive(
+                cfg,
+                Faulted::new(ros, &schedule, 0, Delays::none()),
+                schedule,
+                opts,
+            )
         }
         BackendKind::Unitree => {
             let robot = assemble::build_unitree(cfg)?;
-            drive(cfg, Faulted::new(robot, &schedule, 0), schedule, opts)
+            drive(
+                cfg,
+                Faulted::new(robot, &schedule, 0, Delays::none()),
+                schedule,
+                opts,
+            )
         }
     }
 }
@@ -227,7 +248,9 @@ fn drive<P: Plant>(
         warnings.extend(FaultSchedule::unreached(&c.faults, d));
     }
     for w in &warnings {
-        eprintln!("[reflex] warning: {}: {w}", cfg.file.display());
+        if !opts.quiet {
+            eprintln!("[reflex] warning: {}: {w}", cfg.file.display());
+        }
     }
 
     let mut teleop = match assemble::teleop_config(cfg, opts.remaps) {
@@ -247,7 +270,9 @@ fn drive<P: Plant>(
             let providers = policy.providers();
             for p in &providers {
                 for (ep, why) in &p.failed {
-                    eprintln!("[reflex] execution provider {ep:?} unavailable: {why}");
+                    if !opts.quiet {
+                        eprintln!("[reflex] execution provider {ep:?} unavailable: {why}");
+                    }
                 }
             }
             policy_meta = Some((
@@ -424,6 +449,7 @@ fn drive<P: Plant>(
                             .policy_link()
                             .filter(|l| l.has_target())
                             .map(|l| l.target().command),
+                        limits: &spec.limits,
                     };
                     if n.is_multiple_of(trace_every) && trace.len() < trace.capacity() {
                         let v = ground_truth.as_ref().map(outcome::planar_velocity);
