@@ -60,6 +60,7 @@ pub fn sim_config(cfg: &LoadedConfig) -> Result<SimConfig, RunError> {
     sc.payload_kg = sim.payload_kg;
     sc.motor_strength = sim.motor_strength;
     sc.gain_scale = sim.gain_scale;
+    sc.rough_terrain_m = sim.rough_terrain_m;
     if let Some(off) = &sim.joint_offset_rad {
         sc.joint_offset_rad = off.resolve(&cfg.robot().joint_names());
     }

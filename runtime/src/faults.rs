@@ -95,6 +95,16 @@ pub enum Fault {
         /// How long (s).
         duration_s: f64,
     },
+    /// The base carries `mass_kg` more (a payload dropped on it; negative: part or all of
+    /// `sim.payload_kg` lost) from `at_s` for `duration_s` (simulator).
+    Payload {
+        /// When (s since start).
+        at_s: f64,
+        /// How long (s).
+        duration_s: f64,
+        /// Mass added (kg; negative: removed, never below no payload).
+        mass_kg: f64,
+    },
     /// A force pushes the base from `at_s` for `duration_s` (simulator).
     Push {
         /// When (s since start).
@@ -120,6 +130,7 @@ impl Fault {
             Fault::FallbackDrill { .. } => "fallback_drill",
             Fault::PolicyFreeze { .. } => "policy_freeze",
             Fault::Push { .. } => "push",
+            Fault::Payload { .. } => "payload",
         }
     }
 
@@ -131,6 +142,7 @@ impl Fault {
             | Fault::SensorDropout { at_s, .. }
             | Fault::SensorNoiseBurst { at_s, .. }
             | Fault::MotorWeakness { at_s, .. }
+            | Fault::Payload { at_s, .. }
             | Fault::Estop { at_s }
             | Fault::Reset { at_s }
             | Fault::FallbackDrill { at_s }
@@ -146,6 +158,7 @@ impl Fault {
             Fault::SensorDropout { duration_s, .. }
             | Fault::SensorNoiseBurst { duration_s, .. }
             | Fault::MotorWeakness { duration_s, .. }
+            | Fault::Payload { duration_s, .. }
             | Fault::PolicyFreeze { duration_s, .. }
             | Fault::Push { duration_s, .. } => duration_s,
             _ => 0.0,
@@ -181,6 +194,7 @@ pub fn check(c: &mut Checker, cfg: &Config) {
             }
             Fault::SensorDropout { duration_s, .. }
             | Fault::MotorWeakness { duration_s, .. }
+            | Fault::Payload { duration_s, .. }
             | Fault::PolicyFreeze { duration_s, .. }
             | Fault::Push { duration_s, .. }
             | Fault::SensorNoiseBurst { duration_s, .. } => {
@@ -231,6 +245,15 @@ pub fn check(c: &mut Checker, cfg: &Config) {
                     "",
                 );
             }
+            Fault::Payload { mass_kg, .. } => {
+                c.range(
+                    &field("mass_kg"),
+                    *mass_kg,
+                    "a mass",
+                    Range::closed(-50.0, 50.0),
+                    "kg",
+                );
+            }
             Fault::Push { force_n, .. } => {
                 c.each(
                     &field("force_n"),
@@ -256,7 +279,10 @@ pub fn check(c: &mut Checker, cfg: &Config) {
                 f.kind(),
             );
         }
-        let needs_sim = matches!(f, Fault::Push { .. } | Fault::MotorWeakness { .. });
+        let needs_sim = matches!(
+            f,
+            Fault::Push { .. } | Fault::MotorWeakness { .. } | Fault::Payload { .. }
+        );
         if needs_sim && !sim {
             c.error(
                 field("kind"),
@@ -402,6 +428,10 @@ impl FaultSchedule {
                 Fault::MotorWeakness { strength, .. } => {
                     s.world
                         .push(window(from, to, WorldEffect::MotorStrength(strength)))
+                }
+                Fault::Payload { mass_kg, .. } => {
+                    s.world
+                        .push(window(from, to, WorldEffect::Payload(mass_kg)))
                 }
                 Fault::SensorDropout { .. } => {
                     s.sensor.push(window(from, to, SensorEffect::Dropout))

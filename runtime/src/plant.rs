@@ -16,6 +16,8 @@ pub enum WorldEffect {
     Push([f64; 3]),
     /// Motors deliver this fraction of their torque.
     MotorStrength(f64),
+    /// The base carries this much more mass (kg).
+    Payload(f64),
 }
 
 /// A backend as the run driver sees it.
@@ -156,6 +158,7 @@ impl Plant for SimPlant {
         match effect {
             WorldEffect::Push(f) => self.sim.set_base_push(if on { f } else { [0.0; 3] }),
             WorldEffect::MotorStrength(k) => self.sim.set_motor_strength(if on { k } else { 1.0 }),
+            WorldEffect::Payload(kg) => self.sim.set_payload_change(if on { kg } else { 0.0 }),
         }
         true
     }

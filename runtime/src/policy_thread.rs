@@ -131,6 +131,8 @@ pub struct PolicyTiming {
     pub decimation: u64,
     /// Control period (ns).
     pub period_ns: u64,
+    /// Lockstep only: the result of a tick is taken this many cycles after it (< decimation).
+    pub lockstep_latency_cycles: u64,
 }
 
 /// The running policy thread, as the driver holds it.
@@ -336,7 +338,15 @@ impl PolicyLink {
             let _ = self.shared.rt_thread.set(std::thread::current());
             self.shared.loop_start_ns.store(now_ns(), Ordering::Release);
         }
-        let mut arrived = self.pull();
+        let lockstep = self.timing.clock == ClockKind::Lockstep;
+        let latency = if lockstep {
+            self.timing.lockstep_latency_cycles
+        } else {
+            0
+        };
+        // Simulated inference time: the tick's result is taken `latency` cycles after it.
+        let held = tick.cycle % self.timing.decimation.max(1) < latency;
+        let mut arrived = !held && self.pull();
         if tick.policy_tick && observing {
             let k = tick.cycle / self.timing.decimation;
             if counting && k > 0 {
@@ -354,11 +364,13 @@ impl PolicyLink {
             buf.state.copy_from(state);
             buf.published_ns = now_ns();
             self.state_in.publish();
-            if self.timing.clock == ClockKind::Lockstep {
+            if lockstep {
                 let t0 = now_ns();
                 self.wait_handled(k);
                 self.waited_ns = now_ns() - t0;
-                arrived |= self.pull();
+                if latency == 0 {
+                    arrived |= self.pull();
+                }
             }
         }
         arrived

@@ -69,14 +69,19 @@ fn the_ci_suites_pass_their_thresholds_and_the_report_renders_in_a_browser() {
             "--out",
             dir.to_str().unwrap(),
         ]));
-        assert!(text.contains("(100.0 %)"), "{file}: {text}");
+        // Exit 0 (checked by `ok`): at or above the file's pass rate. The operator's inputs must
+        // never fail.
+        assert!(
+            !file.contains("operator") || text.contains("16/16 passed (100.0 %)"),
+            "{file}: {text}"
+        );
     }
     let episodes = [&go2, &a1, &a1_ops]
         .iter()
         .map(|d| lines(&d.join("results.jsonl")).len())
         .sum::<usize>();
     assert!(episodes >= 200, "{episodes} episodes");
-    // Every fault kind there is: eight handed out in turn by a1_faults, the operator's e-stop and
+    // Every fault kind there is: nine handed out in turn by a1_faults, the operator's e-stop and
     // reset in every a1_operator episode (whose pass criteria check the modes cycle by cycle).
     let kinds: std::collections::BTreeSet<String> = lines(&a1.join("results.jsonl"))
         .into_iter()
@@ -85,7 +90,7 @@ fn the_ci_suites_pass_their_thresholds_and_the_report_renders_in_a_browser() {
             v["params"]["fault"][0].as_str().map(String::from)
         })
         .collect();
-    assert_eq!(kinds.len(), 8, "fault kinds in the cycle: {kinds:?}");
+    assert_eq!(kinds.len(), 9, "fault kinds in the cycle: {kinds:?}");
     for l in lines(&a1_ops.join("results.jsonl")) {
         let v: serde_json::Value = serde_json::from_str(&l).unwrap();
         let causes: Vec<&str> = v["transitions"]

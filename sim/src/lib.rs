@@ -67,6 +67,9 @@ pub struct SimConfig {
     pub gain_scale: f64,
     /// Encoder offsets added to each reported joint position (rad, hardware order); empty: none.
     pub joint_offset_rad: Vec<f64>,
+    /// Rough ground ahead of a legged robot: 0.4 m tiles over x 0.6–8 m, y ±1.6 m, each raised
+    /// by a uniform draw in [0, this] (m, from the seed): steps of up to this height. 0: flat.
+    pub rough_terrain_m: f64,
 }
 
 impl SimConfig {
@@ -88,6 +91,7 @@ impl SimConfig {
             motor_strength: 1.0,
             gain_scale: 1.0,
             joint_offset_rad: vec![],
+            rough_terrain_m: 0.0,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct SimRobot {
     gain_scale: f64,
     /// Encoder offsets (rad).
     joint_offset_rad: Vec<f64>,
+    /// The base's own mass properties (randomised, without payload), and its payload (kg).
+    base_mprops: Option<MassProperties>,
+    payload_kg: f64,
 }
 
 fn urdf_error(robot: &RobotModel, e: impl std::fmt::Display) -> SimError {
@@ -153,6 +156,27 @@ impl SimRobot {
                 .friction(cfg.ground_friction as Real)
                 .build();
             world.colliders.insert(ground);
+            if cfg.rough_terrain_m > 0.0 {
+                // Its own generator: the terrain does not shift the sensor noise's draws.
+                let mut trng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7E44_A1B0);
+                let tile = 0.4;
+                for ix in 0..19 {
+                    for iy in 0..8 {
+                        let h = trng.random_range(0.0..=cfg.rough_terrain_m).max(1e-4);
+                        let x = 0.6 + tile * (ix as f64 + 0.5);
+                        let y = -1.6 + tile * (iy as f64 + 0.5);
+                        let t = ColliderBuilder::cuboid(
+                            (tile / 2.0) as Real,
+                            (tile / 2.0) as Real,
+                            (h / 2.0) as Real,
+                        )
+                        .translation(Vector::new(x as Real, y as Real, (h / 2.0) as Real))
+                        .friction(cfg.ground_friction as Real)
+                        .build();
+                        world.colliders.insert(t);
+                    }
+                }
+            }
         }
 
         let handles = urdf_robot.insert_using_multibody_joints(
@@ -260,6 +284,19 @@ impl SimRobot {
             mb.update_rigid_bodies(&mut world.bodies, false);
         }
 
+        let base_mprops = world.bodies.get(base_body).and_then(|rb| {
+            match rb.mass_properties().additional_local_mprops.as_deref() {
+                Some(RigidBodyAdditionalMassProps::MassProps(m)) => {
+                    Some(MassProperties::with_principal_inertia_frame(
+                        m.local_com,
+                        m.mass() * cfg.mass_scale as Real,
+                        m.principal_inertia() * cfg.mass_scale as Real,
+                        m.principal_inertia_local_frame,
+                    ))
+                }
+                _ => None,
+            }
+        });
         // Domain randomisation of the body: masses and inertias scaled, a payload on the base.
         if cfg.mass_scale != 1.0 || cfg.payload_kg != 0.0 {
             let k = cfg.mass_scale as Real;
@@ -322,6 +359,8 @@ impl SimRobot {
             rated_strength: cfg.motor_strength,
             gain_scale: cfg.gain_scale,
             joint_offset_rad,
+            base_mprops,
+            payload_kg: cfg.payload_kg,
         };
         sim.imu_prev_linvel = sim.world.bodies[sim.imu_body].linvel();
         Ok(sim)
@@ -463,6 +502,18 @@ impl SimRobot {
     /// step until set back to zero.
     pub fn set_base_push(&mut self, force_n: [f64; 3]) {
         self.base_push = Vector::new(force_n[0] as Real, force_n[1] as Real, force_n[2] as Real);
+    }
+
+    /// A world effect: the base carries `change_kg` more than its configured payload (negative:
+    /// part or all of the payload is lost; never below none), at the base's centre of mass.
+    pub fn set_payload_change(&mut self, change_kg: f64) {
+        let Some(m) = self.base_mprops else { return };
+        let total = (self.payload_kg + change_kg).max(0.0);
+        let mut with = m;
+        if total > 0.0 {
+            with += MassProperties::new(m.local_com, total as Real, AngVector::ZERO);
+        }
+        self.world.bodies[self.base_body].set_additional_mass_properties(with, true);
     }
 
     /// A world effect: the motors deliver `strength` (0–1) of the torque the driver computes.

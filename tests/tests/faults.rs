@@ -147,3 +147,87 @@ fn estop_goes_to_safe_stop_in_the_same_cycle_and_reset_needs_the_operator() {
     assert_eq!(w.modes[1500], Mode::SafeStop);
     assert_eq!(rep.final_mode, Mode::Policy);
 }
+
+#[test]
+fn a_payload_dropped_on_the_base_loads_the_legs_until_it_is_lifted_off() {
+    let text = format!(
+        "{}faults:\n  - {{kind: payload, at_s: 3.0, duration_s: 2.0, mass_kg: 6}}\n",
+        shipped_text_abs("a1_policy.yaml")
+    );
+    let cfg = load_text("payload", &text);
+    // Mean |τ| over the calves (they carry the weight) and base height, per window.
+    let mut sums = [(0.0, 0.0, 0u32); 3];
+    let mut probe = |v: &reflex_runtime::driver::CycleView| {
+        let w = match v.time_s {
+            t if (2.5..3.0).contains(&t) => 0,
+            t if (3.5..5.0).contains(&t) => 1,
+            t if (5.5..6.0).contains(&t) => 2,
+            _ => return,
+        };
+        let tau: f64 = [2, 5, 8, 11]
+            .iter()
+            .map(|&j| v.state.joints.effort_nm[j].abs())
+            .sum();
+        sums[w].0 += tau / 4.0;
+        sums[w].1 += v.ground_truth.map_or(0.0, |g| g.base_position_m[2]);
+        sums[w].2 += 1;
+    };
+    let rep = run_observed(&cfg, 6.0, &mut probe);
+    let mean = |i: usize| (sums[i].0 / sums[i].2 as f64, sums[i].1 / sums[i].2 as f64);
+    let (before, during, after) = (mean(0), mean(1), mean(2));
+    // The A1 weighs about 12 kg: 6 kg more is about half as much again on the legs.
+    assert!(
+        during.0 > 1.3 * before.0,
+        "calf torque {before:?} → {during:?}"
+    );
+    assert!(during.1 < before.1, "base height {before:?} → {during:?}");
+    assert!(
+        (after.0 - before.0).abs() < 0.15 * before.0,
+        "lifted off: {before:?} → {after:?}"
+    );
+    assert_eq!(
+        rep.final_mode,
+        Mode::Policy,
+        "{:?}",
+        rep.supervisor.transitions
+    );
+}
+
+#[test]
+fn simulated_inference_time_delivers_each_result_that_many_cycles_after_its_tick() {
+    // Cycles (mod the 10 per policy tick) at which the policy's joint targets change, with the
+    // result taken at once and 3 cycles late.
+    let phases = |latency: u64| {
+        let text = edit(
+            &shipped_text_abs("a1_policy.yaml"),
+            "sim:\n",
+            &format!("sim:\n  policy_latency_cycles: {latency}\n"),
+        );
+        let cfg = load_text(&format!("latency{latency}"), &text);
+        let mut last: Vec<f64> = vec![];
+        let mut seen = std::collections::BTreeMap::new();
+        let mut probe = |v: &reflex_runtime::driver::CycleView| {
+            if v.phase == reflex_policies::Phase::Policy
+                && v.cycle > 1500
+                && !last.is_empty()
+                && last != v.command.position_rad
+            {
+                *seen.entry(v.cycle % 10).or_insert(0u32) += 1;
+            }
+            last.clone_from(&v.command.position_rad);
+        };
+        let rep = run_observed(&cfg, 5.0, &mut probe);
+        assert_eq!(
+            rep.final_mode,
+            Mode::Policy,
+            "{:?}",
+            rep.supervisor.transitions
+        );
+        seen
+    };
+    let now = phases(0);
+    let late = phases(3);
+    assert_eq!(now.keys().copied().collect::<Vec<_>>(), [0], "{now:?}");
+    assert_eq!(late.keys().copied().collect::<Vec<_>>(), [3], "{late:?}");
+    assert!(late[&3] >= 90 && now[&0] >= 90, "{now:?} {late:?}");
+}

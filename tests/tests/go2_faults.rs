@@ -123,3 +123,45 @@ fn an_e_stop_while_walking_stops_in_the_same_cycle_and_reset_resumes() {
     );
     assert_eq!(w.modes[2500], Mode::SafeStop);
 }
+
+#[test]
+fn the_go2_walks_onto_rough_ground_and_climbs_its_steps() {
+    // Base height above the ground plane while walking at 0.5 m/s, on flat and on 0.4 m tiles
+    // raised by up to 8 cm: over the tiles (x > 0.6 m) the base rides higher.
+    let height_over_tiles = |tag: &str, rough: &str| {
+        let text = edit(
+            &shipped_text_abs("go2_policy.yaml"),
+            "  seed: 1\n",
+            &format!("  seed: 1\n  rough_terrain_m: {rough}\n"),
+        );
+        let cfg = load_text(tag, &text);
+        let (mut sum, mut n, mut furthest) = (0.0, 0u32, 0.0f64);
+        let mut probe = |v: &reflex_runtime::driver::CycleView| {
+            if let Some(g) = v.ground_truth {
+                furthest = furthest.max(g.base_position_m[0]);
+                if g.base_position_m[0] > 1.2 && v.time_s > 3.0 {
+                    sum += g.base_position_m[2];
+                    n += 1;
+                }
+            }
+        };
+        let rep = run_observed(&cfg, 8.0, &mut probe);
+        assert!(
+            n > 100,
+            "{tag}: never walked over the tiles (furthest x {furthest:.2} m)"
+        );
+        assert_eq!(
+            rep.final_mode,
+            Mode::Policy,
+            "{tag}: {:?}",
+            rep.supervisor.transitions
+        );
+        sum / n as f64
+    };
+    let flat = height_over_tiles("flat", "0.0");
+    let rough = height_over_tiles("rough", "0.08");
+    assert!(
+        rough > flat + 0.02,
+        "base height over the tiles: flat {flat:.3} m, rough {rough:.3} m"
+    );
+}

@@ -226,6 +226,17 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
         ),
         (BackendKind::Sim, Some(sim), _) => {
             sections::check_sim(&mut ck, sim, c.rates.control_hz);
+            let per_tick = (c.rates.control_hz / c.rates.policy_hz).round().max(1.0) as u64;
+            if sim.policy_latency_cycles >= per_tick {
+                ck.error(
+                    "sim.policy_latency_cycles",
+                    format!(
+                        "fewer cycles than one policy period ({per_tick} at {} Hz / {} Hz)",
+                        c.rates.control_hz, c.rates.policy_hz
+                    ),
+                    sim.policy_latency_cycles,
+                );
+            }
             if let Some(off) = &sim.joint_offset_rad {
                 let described = format!("a joint of `{}`", robot.name);
                 let joints = reflex_validate::JointSet {

@@ -88,6 +88,10 @@ pub struct SimSection {
     /// The motor drivers apply kp and kd × this (0.5–1.5).
     #[serde(default = "one")]
     pub gain_scale: f64,
+    /// Rough ground ahead of a legged robot: 0.4 m tiles (x 0.6–8 m, y ±1.6 m) each raised by
+    /// up to this much (m, 0–0.2, drawn from the seed); 0: flat.
+    #[serde(default)]
+    pub rough_terrain_m: f64,
     /// Encoder offsets added to the reported joint positions (rad, per joint or one for all,
     /// |offset| ≤ 0.2).
     #[serde(default)]
@@ -98,6 +102,11 @@ pub struct SimSection {
     /// Commands reach the motors this many control cycles after they are written (0–100).
     #[serde(default)]
     pub action_delay_cycles: usize,
+    /// On the lockstep clock, a policy result reaches the loop this many control cycles after
+    /// its tick's observation (fewer than the cycles per policy tick): the inference time a
+    /// real computer takes. The real-time clock has the real one.
+    #[serde(default)]
+    pub policy_latency_cycles: u64,
 }
 
 fn one() -> f64 {
@@ -553,6 +562,13 @@ pub(super) fn check_sim(c: &mut Checker, sim: &SimSection, control_hz: f64) {
             "a scale",
         ),
         ("sim.gain_scale", sim.gain_scale, 0.5, 1.5, "a scale"),
+        (
+            "sim.rough_terrain_m",
+            sim.rough_terrain_m,
+            0.0,
+            0.2,
+            "a step height (m)",
+        ),
     ] {
         c.range(field, v, what, Range::closed(lo, hi), "");
     }

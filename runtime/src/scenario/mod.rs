@@ -49,6 +49,11 @@ pub struct Randomize {
     /// Actuation delay (control cycles, whole numbers drawn; up to one policy period is the
     /// realistic range).
     pub action_delay_cycles: Option<Interval>,
+    /// Rough ground: the highest tile step (m; see `sim.rough_terrain_m`).
+    pub rough_terrain_m: Option<Interval>,
+    /// The policy's inference time (control cycles, whole numbers drawn, fewer than one policy
+    /// period; see `sim.policy_latency_cycles`).
+    pub policy_latency_cycles: Option<Interval>,
 }
 
 /// Which way a random push points.
@@ -300,6 +305,20 @@ pub fn load(path: &Path) -> Result<Scenario, FileError> {
         0.0,
         100.0,
     );
+    check_interval(
+        &mut c,
+        "randomize.rough_terrain_m",
+        &r.rough_terrain_m,
+        0.0,
+        0.2,
+    );
+    check_interval(
+        &mut c,
+        "randomize.policy_latency_cycles",
+        &r.policy_latency_cycles,
+        0.0,
+        100.0,
+    );
     if let Some(o) = r.joint_offset_rad {
         c.range(
             "randomize.joint_offset_rad",
@@ -378,6 +397,16 @@ pub fn load(path: &Path) -> Result<Scenario, FileError> {
     }
     // The velocity commands, by the config's rules, and only where a policy takes them.
     let mut fc = Checker::new(path);
+    if let Some([_, hi]) = spec.randomize.policy_latency_cycles {
+        let per_tick = base.policy_decimation();
+        if hi.round() as u64 >= per_tick {
+            fc.error(
+                "randomize.policy_latency_cycles",
+                format!("fewer cycles than one policy period ({per_tick})"),
+                hi,
+            );
+        }
+    }
     if spec.command.is_some() || !spec.command_schedule.is_empty() {
         match &base.config.policy {
             None => fc.error(

@@ -204,7 +204,7 @@ fn episode_plots(out: &mut String, r: &EpisodeResult, with_replay: bool) {
             format!("FAILED: {}", esc(&r.failures.join("; ")))
         },
         params = esc(&format!(
-            "seed {}, mass ×{:.3}, payload {:.2} kg, friction {:.2}, motors ×{:.3}, gains ×{:.3}, offsets ±{:.3} rad, IMU latency {} cycles, action delay {} cycles{}{}",
+            "seed {}, mass ×{:.3}, payload {:.2} kg, friction {:.2}, motors ×{:.3}, gains ×{:.3}, offsets ±{:.3} rad, IMU latency {} cycles, action delay {} cycles, inference {} cycles, terrain steps ≤ {:.3} m{}{}",
             r.params.seed,
             r.params.mass_scale,
             r.params.payload_kg,
@@ -214,6 +214,8 @@ fn episode_plots(out: &mut String, r: &EpisodeResult, with_replay: bool) {
             r.params.max_joint_offset_rad,
             r.params.imu_latency_cycles,
             r.params.action_delay_cycles,
+            r.params.policy_latency_cycles,
+            r.params.rough_terrain_m,
             r.params
                 .push
                 .map(|(t, _, m)| format!(", push {m:.0} N at {t:.2} s"))

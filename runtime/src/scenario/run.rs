@@ -44,6 +44,15 @@ pub struct EpisodeParams {
     pub imu_latency_cycles: usize,
     /// Actuation delay (cycles).
     pub action_delay_cycles: usize,
+    /// Rough ground: the highest tile step (m; 0 flat).
+    #[serde(default)]
+    pub rough_terrain_m: f64,
+    /// The policy's simulated inference time (cycles).
+    #[serde(default)]
+    pub policy_latency_cycles: u64,
+    /// Joint velocity noise (rad/s).
+    #[serde(default)]
+    pub joint_velocity_noise_rad_s: f64,
     /// The push: time (s), force (N, world frame), magnitude (N).
     pub push: Option<(f64, [f64; 3], f64)>,
     /// The fault handed to this episode from `fault_cycle`, by kind and time.
@@ -179,8 +188,20 @@ pub fn params(s: &Scenario, k: u64) -> EpisodeParams {
         let f = &sp.fault_cycle[(k % sp.fault_cycle.len() as u64) as usize];
         (f.kind().to_string(), f.at_s())
     });
+    // Drawn last, so that adding it left every other draw of existing files as it was.
+    let rough_terrain_m =
+        draw(&mut rng, r.rough_terrain_m).unwrap_or(base(|s| s.rough_terrain_m, 0.0));
+    let policy_latency_cycles = draw(&mut rng, r.policy_latency_cycles)
+        .map_or(sim.map_or(0, |s| s.policy_latency_cycles), |v| {
+            v.round() as u64
+        });
+    let joint_velocity_noise_rad_s = draw(&mut rng, r.joint_velocity_noise_rad_s)
+        .unwrap_or(base(|s| s.noise.joint_velocity_rad_s, 0.0));
     EpisodeParams {
         seed: sp.seed.wrapping_add(k),
+        rough_terrain_m,
+        policy_latency_cycles,
+        joint_velocity_noise_rad_s,
         mass_scale,
         payload_kg,
         friction,
@@ -210,11 +231,11 @@ pub fn episode_config(s: &Scenario, k: u64, p: &EpisodeParams, variant: Variant)
         sim.gain_scale = p.gain_scale;
         sim.noise.joint_position_rad = p.joint_position_noise_rad;
         sim.noise.gyro_rad_s = p.gyro_noise_rad_s;
-        if let Some([lo, hi]) = spec.randomize.joint_velocity_noise_rad_s {
-            sim.noise.joint_velocity_rad_s = (lo + hi) / 2.0;
-        }
+        sim.noise.joint_velocity_rad_s = p.joint_velocity_noise_rad_s;
         sim.imu_latency_cycles = p.imu_latency_cycles;
         sim.action_delay_cycles = p.action_delay_cycles;
+        sim.rough_terrain_m = p.rough_terrain_m;
+        sim.policy_latency_cycles = p.policy_latency_cycles;
         if p.max_joint_offset_rad > 0.0 {
             // Drawn from the same episode stream, after the scalar parameters.
             let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x000F_F5E7);
