@@ -15,7 +15,8 @@ use crate::stats::LatencySummaryUs;
 /// Which benchmark.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum BenchCommand {
-    /// RT loop at 1 kHz on the A1 (wake-up latency, cycle compute) next to cyclictest.
+    /// RT loop at 1 kHz on the A1 (wake-up latency, cycle compute) next to cyclictest run at the
+    /// same time on the other CPU, then with the CPUs swapped.
     Loop {
         /// Config to run (its clock is forced to `realtime`, its rate to 1 kHz).
         #[arg(long, default_value = "launch/config/a1_stand.yaml")]
@@ -26,7 +27,7 @@ pub enum BenchCommand {
         /// SCHED_FIFO priority for both Reflex and cyclictest.
         #[arg(long, default_value_t = 80)]
         priority: i32,
-        /// CPU both are pinned to.
+        /// Reflex's CPU in the first run (cyclictest takes it in the second).
         #[arg(long, default_value_t = 1)]
         cpu: usize,
     },
@@ -95,8 +96,9 @@ pub enum BenchCommand {
         /// The scenario file.
         #[arg(long, default_value = "scenarios/ci/go2_walk.yaml")]
         file: PathBuf,
-        /// Episodes per variant in each run.
-        #[arg(long, default_value_t = 16)]
+        /// Episodes per variant in each run (enough that the last, unevenly long episodes do
+        /// not dominate the wall time).
+        #[arg(long, default_value_t = 40)]
         episodes: u64,
     },
     /// Simulator steps per second for the A1, the Go2 and the Panda, next to MuJoCo on the same
@@ -229,44 +231,108 @@ fn load_with(
 }
 
 fn bench_loop(path: &Path, seconds: f64, priority: i32, cpu: usize) -> anyhow::Result<()> {
-    let mut cfg = load_with(path, ClockKind::Realtime, 1000.0, 0.001)?;
-    cfg.config.realtime.priority = priority;
-    cfg.config.realtime.cpu = Some(cpu);
-    cfg.config.realtime.lock_memory = true;
-    cfg.config.realtime.prefault_stack_kib = 256;
     println!(
-        "reflex bench loop: {} at 1 kHz for {seconds} s, SCHED_FIFO {priority}, CPU {cpu}",
+        "reflex bench loop: {} at 1 kHz for {seconds} s per run, SCHED_FIFO {priority}; cyclictest \
+         (same interval and priority) runs at the same time on the other CPU, then the two swap \
+         CPUs, so both see the same moments and the same CPUs",
         path.display()
     );
-    let rep = run_for(&cfg, seconds)?;
-    for line in &rep.realtime.refused {
-        println!("  warning: {line}");
-    }
-    let w = rep
-        .wakeup_latency_us
-        .context("realtime clock reports wake-up latency")?;
-    print_row("reflex wake-up", &w);
-    print_row("reflex compute", &rep.compute_us);
-    print_row("sim physics", &rep.physics_us);
-    println!(
-        "  cycles {}  overruns {}  missed deadlines {}",
-        rep.cycles, rep.overruns, rep.missed_deadlines
-    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let other = if cpu == 0 { 1 } else { 0 };
+    let arrangements: Vec<(usize, Option<usize>)> = if cpus >= 2 {
+        vec![(cpu, Some(other)), (other, Some(cpu))]
+    } else {
+        vec![(cpu, None)]
+    };
     let loops = (seconds * 1000.0).round() as u64;
-    match cyclictest(priority, cpu, loops) {
-        Ok(c) => {
-            print_row("cyclictest", &c);
-            println!(
-                "  wake-up p99 ratio reflex/cyclictest: {:.2} (target ≤ 1.20)",
-                w.p99 / c.p99.max(1.0)
-            );
-        }
-        Err(e) => println!("  cyclictest not run: {e:#} (Debian: apt-get install rt-tests)"),
+    for frozen in [false, true] {
+        println!(
+            "{}",
+            if frozen {
+                "Without physics on the RT thread (the world frozen, as a real robot's RT thread sees it):"
+            } else {
+                "With the simulator's physics on the RT thread between cycles:"
+            }
+        );
+        loop_runs(path, seconds, priority, &arrangements, loops, frozen)?;
     }
-    println!(
-        "  cycle compute p99 {:.2} µs (target < 20 µs, physics excluded)",
-        rep.compute_us.p99
-    );
+    Ok(())
+}
+
+/// One `bench loop` series: Reflex and cyclictest side by side in each arrangement.
+fn loop_runs(
+    path: &Path,
+    seconds: f64,
+    priority: i32,
+    arrangements: &[(usize, Option<usize>)],
+    loops: u64,
+    frozen: bool,
+) -> anyhow::Result<()> {
+    let mut ratios: Vec<[f64; 3]> = Vec::new();
+    for &(reflex_cpu, baseline_cpu) in arrangements {
+        let mut cfg = load_with(path, ClockKind::Realtime, 1000.0, 0.001)?;
+        cfg.config.realtime.priority = priority;
+        cfg.config.realtime.cpu = Some(reflex_cpu);
+        cfg.config.realtime.lock_memory = true;
+        cfg.config.realtime.prefault_stack_kib = 256;
+        // Started first (it needs a moment to set up) and given a second more than Reflex, so
+        // it runs through the whole of Reflex's run.
+        let child = baseline_cpu.map(|c| cyclictest_spawn(priority, c, loops + 1000));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let rep = driver::run(
+            &cfg,
+            RunOptions {
+                duration_s: Some(seconds),
+                world_frozen: frozen,
+                ..Default::default()
+            },
+        )?;
+        println!(
+            "  Reflex on CPU {reflex_cpu}, cyclictest on CPU {}:",
+            baseline_cpu.map_or("—".into(), |c| c.to_string())
+        );
+        for line in &rep.realtime.refused {
+            println!("    warning: {line}");
+        }
+        let w = rep
+            .wakeup_latency_us
+            .context("realtime clock reports wake-up latency")?;
+        print_row("  reflex wake-up", &w);
+        print_row("  reflex compute", &rep.compute_us);
+        print_row("  sim physics", &rep.physics_us);
+        println!(
+            "      cycles {}  overruns {}  missed deadlines {}",
+            rep.cycles, rep.overruns, rep.missed_deadlines
+        );
+        match child.map(|c| c.and_then(cyclictest_finish)) {
+            Some(Ok(c)) => {
+                print_row("  cyclictest", &c);
+                let r = [
+                    w.p50 / c.p50.max(1.0),
+                    w.p99 / c.p99.max(1.0),
+                    w.p999 / c.p999.max(1.0),
+                ];
+                println!(
+                    "      wake-up ratio reflex/cyclictest: p50 {:.2}  p99 {:.2}  p99.9 {:.2}",
+                    r[0], r[1], r[2]
+                );
+                ratios.push(r);
+            }
+            Some(Err(e)) => {
+                println!("    cyclictest not run: {e:#} (Debian: apt-get install rt-tests)")
+            }
+            None => println!("    one CPU: no concurrent baseline"),
+        }
+    }
+    if !ratios.is_empty() {
+        let mean = |i: usize| ratios.iter().map(|r| r[i]).sum::<f64>() / ratios.len() as f64;
+        println!(
+            "  wake-up ratio, both arrangements: p50 {:.2}  p99 {:.2}  p99.9 {:.2} (target ≤ 1.10)",
+            mean(0),
+            mean(1),
+            mean(2)
+        );
+    }
     Ok(())
 }
 
@@ -293,9 +359,10 @@ fn print_row(name: &str, s: &LatencySummaryUs) {
     );
 }
 
-/// Runs cyclictest (one thread, 1 ms interval, same priority and CPU) and reads its histogram.
-fn cyclictest(priority: i32, cpu: usize, loops: u64) -> anyhow::Result<LatencySummaryUs> {
-    let out = Command::new("cyclictest")
+/// Starts cyclictest (one thread, 1 ms interval, `priority`, pinned to `cpu`, `loops` wake-ups,
+/// histogram to 20 ms).
+fn cyclictest_spawn(priority: i32, cpu: usize, loops: u64) -> anyhow::Result<std::process::Child> {
+    Command::new("cyclictest")
         .args([
             "-m",
             "-q",
@@ -306,8 +373,15 @@ fn cyclictest(priority: i32, cpu: usize, loops: u64) -> anyhow::Result<LatencySu
             &format!("-l{loops}"),
             "-h20000",
         ])
-        .output()
-        .context("starting cyclictest")?;
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cyclictest")
+}
+
+/// Waits for cyclictest and reads its histogram.
+fn cyclictest_finish(child: std::process::Child) -> anyhow::Result<LatencySummaryUs> {
+    let out = child.wait_with_output().context("waiting for cyclictest")?;
     if !out.status.success() {
         bail!(
             "cyclictest failed: {}",

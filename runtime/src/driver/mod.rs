@@ -152,6 +152,9 @@ pub struct RunOptions<'a> {
     pub settle_s: Option<f64>,
     /// Leave warnings to the report (scenario episodes: hundreds of runs of one config).
     pub quiet: bool,
+    /// The world does not advance: no physics between cycles (`reflex bench loop`: the RT thread
+    /// as on a real robot, where physics is the world's own and costs the thread nothing).
+    pub world_frozen: bool,
 }
 
 /// Runs the config's loop and returns its report.
@@ -284,6 +287,11 @@ fn drive<P: Plant>(
                 clock: cfg.clock(),
                 decimation: cfg.policy_decimation(),
                 period_ns,
+                lockstep_latency_cycles: cfg
+                    .config
+                    .sim
+                    .as_ref()
+                    .map_or(0, |s| s.policy_latency_cycles),
             };
             let live = teleop.as_mut().and_then(|t| t.take_samples());
             let (thread, link) = policy_thread::spawn(
@@ -326,6 +334,7 @@ fn drive<P: Plant>(
     let rt_cfg = c.realtime.clone();
     let clock = cfg.clock();
     let stop = opts.stop;
+    let world_frozen = opts.world_frozen;
     let progress = opts.progress;
     let observers = &mut opts.observers;
     let kind = spec.kind;
@@ -413,7 +422,9 @@ fn drive<P: Plant>(
                         o.world_step(true);
                     }
                     let p0 = now_ns();
-                    ctl.robot_mut().advance(n);
+                    if !world_frozen {
+                        ctl.robot_mut().advance(n);
+                    }
                     let end = now_ns();
                     ctl.stats.physics.record_ns(end - p0);
                     for o in observers.iter_mut() {
