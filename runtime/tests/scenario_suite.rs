@@ -308,3 +308,45 @@ fn shards_merged_equal_the_unsharded_run_and_a_seed_reruns_bit_for_bit() {
         "episode {k} did not reproduce:\n{pick}\nvs\n{rerun:?}"
     );
 }
+
+#[test]
+fn a_suite_below_its_pass_rate_exits_1_and_a_bad_file_exits_2() {
+    let d = tmp("exit");
+    let cfg = repo().join("launch/config/a1_stand.yaml");
+    let file = d.join("never.yaml");
+    // Nothing hands over in a plain stand-up: expecting FALLBACK fails every episode.
+    std::fs::write(
+        &file,
+        format!(
+            "name: never\nconfig: {}\nduration_s: 1.0\nepisodes: 2\npass:\n  no_fall: false\n  expect_modes: [{{at_s: 0.5, mode: FALLBACK}}]\n  min_pass_rate: 0.5\n",
+            cfg.display()
+        ),
+    )
+    .unwrap();
+    let out = reflex(&[
+        "scenario",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        d.join("o").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("never: pass rate 0.000 below 0.5"), "{text}");
+    // Its results are written all the same.
+    assert_eq!(lines(&d.join("o/results.jsonl")).len(), 2);
+    std::fs::write(&file, "name: never\nduration_s: 1\npass: {}\n").unwrap();
+    let out = reflex(&[
+        "scenario",
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        d.join("o").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("never.yaml") && text.contains("config"),
+        "{text}"
+    );
+}

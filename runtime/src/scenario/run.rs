@@ -237,9 +237,10 @@ pub fn episode_config(s: &Scenario, k: u64, p: &EpisodeParams, variant: Variant)
         sim.rough_terrain_m = p.rough_terrain_m;
         sim.policy_latency_cycles = p.policy_latency_cycles;
         if p.max_joint_offset_rad > 0.0 {
-            // Drawn from the same episode stream, after the scalar parameters.
+            // A stream of their own, from the episode's seed: the offsets are a function of the
+            // episode alone, like every other parameter.
             let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x000F_F5E7);
-            let names = cfg_joint_names(&s.base);
+            let names = s.base.robot().joint_names();
             sim.joint_offset_rad = Some(PerJoint::ByName(
                 names
                     .into_iter()
@@ -295,10 +296,6 @@ pub fn episode_config(s: &Scenario, k: u64, p: &EpisodeParams, variant: Variant)
         });
     }
     cfg
-}
-
-fn cfg_joint_names(cfg: &LoadedConfig) -> Vec<String> {
-    cfg.robot().joint_names()
 }
 
 /// Watches an episode: fall detection (and the early stop), the trace, the speed error.
