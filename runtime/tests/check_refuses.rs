@@ -3,17 +3,13 @@
 //! Every case must be refused by the real binary with a non-zero exit, a message naming the
 //! file and the field (or what is wrong with the file), within 2 s and 100 MB.
 
+mod common;
+
+use common::repo;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// A shipped file's text with its relative paths made absolute (so it works from a temp dir).
 fn shipped(rel: &str) -> String {

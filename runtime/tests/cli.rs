@@ -1,12 +1,10 @@
 //! The `reflex` binary end to end: run writes a report with the promised fields; check refuses
 //! bad configs with a message and a non-zero exit, before anything runs.
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::repo;
+use std::process::Command;
 
 #[test]
 fn run_writes_a_report_with_the_documented_fields() {

@@ -2,17 +2,12 @@
 //! Eclipse Cyclone DDS (PyPI `cyclonedds`, the DDS of rmw_cyclonedds), both inside a
 //! loopback-only network namespace this test creates (`unshare -n`): no traffic leaves it.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
+use common::{in_loopback_namespace, peer_dir, python, repo, shipped_config_text, work_dir};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// The A1's joints in hardware order and the stand pose of launch/config/a1_ros.yaml.
 const JOINTS: [(&str, f64); 12] = [
@@ -50,14 +45,8 @@ fn run_pair(
     // One robot and one node at a time: on a 2-core machine, parallel pairs starve each other.
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("reflex-ros-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let python = repo().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run ./dev setup",
-        python.display()
-    );
+    let dir = work_dir("ros", tag);
+    let python = python();
     // The robot reports q = pose − 0.01·(k+1) on hardware joint k: every joint a distinct value.
     let joints: serde_json::Map<String, Value> = JOINTS
         .iter()
@@ -65,9 +54,7 @@ fn run_pair(
         .map(|(k, (n, p))| (n.to_string(), Value::from(p - 0.01 * (k + 1) as f64)))
         .collect();
     std::fs::write(dir.join("joints.json"), Value::Object(joints).to_string()).unwrap();
-    let text = std::fs::read_to_string(repo().join("launch/config/a1_ros.yaml"))
-        .unwrap()
-        .replace("../../", &format!("{}/", repo().display()))
+    let text = shipped_config_text("launch/config/a1_ros.yaml")
         .replace(
             "  node_name: reflex\n",
             "  node_name: reflex\n  only_loopback: true\n",
@@ -106,36 +93,21 @@ fn run_pair(
             )
         }
     };
-    let script = format!(
-        "set -e; ip link set lo up; ip link set lo multicast on; \
-         cd {peer_dir}; {py} robot_peer.py --joints {dir}/joints.json --out {dir}/peer.json --interface {interface} {peer_args} & \
-         {node} > {dir}/node.log 2>&1; \
-         wait",
-        peer_dir = repo().join("tests/peer").display(),
-        py = python.display(),
-        dir = dir.display(),
+    let run = in_loopback_namespace(
+        &dir,
+        "node.log",
+        &format!(
+            "cd {peer_dir}; {py} robot_peer.py --joints {dir}/joints.json --out {dir}/peer.json --interface {interface} {peer_args} & \
+             {node} > {dir}/node.log 2>&1; \
+             wait",
+            peer_dir = peer_dir().display(),
+            py = python.display(),
+            dir = dir.display(),
+        ),
     );
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs");
-    let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "namespace run failed: {}\n{}\nnode log:\n{log}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |f: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.join(f))
-                .unwrap_or_else(|e| panic!("{f}: {e}\nnode log:\n{log}")),
-        )
-        .unwrap()
-    };
     Outcome {
-        peer: read("peer.json"),
-        report: read("report.json"),
+        peer: run.json("peer.json"),
+        report: run.json("report.json"),
     }
 }
 
@@ -400,42 +372,25 @@ fn start_up_against_an_absent_robot_says_what_it_waited_for() {
 fn go2_teleop(tag: &str, peer_args: &str, seconds: f64) -> (Value, Value) {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("reflex-ros-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = std::fs::read_to_string(repo().join("launch/config/go2_policy.yaml"))
-        .unwrap()
-        .replace("../../", &format!("{}/", repo().display()))
+    let dir = work_dir("ros", tag);
+    let text = shipped_config_text("launch/config/go2_policy.yaml")
         .replace("clock: lockstep", "clock: realtime")
         .replace("  command: [0.5, 0.0, 0.0]", "  command: [0.0, 0.0, 0.0]")
         + "teleop:\n  only_loopback: true\n  twist: {topic: /cmd_vel, timeout_ms: 500, decay_ms: 500}\n";
     std::fs::write(dir.join("go2_teleop.yaml"), text).unwrap();
-    let python = repo().join(".venv/bin/python");
-    let script = format!(
-        "set -e; ip link set lo up; ip link set lo multicast on; \
-         cd {peer}; {py} twist_peer.py --out {dir}/peer.json {peer_args} & \
-         {exe} run --config {dir}/go2_teleop.yaml --duration {seconds} --report {dir}/report.json > {dir}/run.log 2>&1; wait",
-        peer = repo().join("tests/peer").display(),
-        py = python.display(),
-        dir = dir.display(),
-        exe = env!("CARGO_BIN_EXE_reflex"),
+    let run = in_loopback_namespace(
+        &dir,
+        "run.log",
+        &format!(
+            "cd {peer}; {py} twist_peer.py --out {dir}/peer.json {peer_args} & \
+             {exe} run --config {dir}/go2_teleop.yaml --duration {seconds} --report {dir}/report.json > {dir}/run.log 2>&1; wait",
+            peer = peer_dir().display(),
+            py = python().display(),
+            dir = dir.display(),
+            exe = env!("CARGO_BIN_EXE_reflex"),
+        ),
     );
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs");
-    let log = std::fs::read_to_string(dir.join("run.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "{}\n{log}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |f: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.join(f)).unwrap_or_else(|e| panic!("{f}: {e}\n{log}")),
-        )
-        .unwrap()
-    };
-    (read("report.json"), read("peer.json"))
+    (run.json("report.json"), run.json("peer.json"))
 }
 
 /// Mean forward speed over trace rows in [from, to) s.

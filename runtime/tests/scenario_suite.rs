@@ -2,15 +2,11 @@
 //! physics, the real HIMLoco policy), sharding and merging across processes, bit-for-bit
 //! re-runs of one seed, and the HTML report opened in a real headless browser.
 
+mod common;
+
+use common::repo;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("reflex-scenario-{}-{tag}", std::process::id()));

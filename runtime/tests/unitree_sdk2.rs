@@ -2,25 +2,14 @@
 //! MuJoCo that speaks SDK2 with the SDK's own IDL types and CRC (`tests/peer/mujoco_robot.py
 //! --sdk2`, PyPI `unitree-sdk2`), in a loopback-only network namespace.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
+use common::{in_loopback_namespace, peer_dir, python, shipped_config_text, work_dir};
 use reflex_hardware::unitree::crc::{low_cmd_crc, low_state_crc};
 use reflex_hardware::unitree::msg::{LowCmd, LowState};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn python() -> PathBuf {
-    let p = repo().join(".venv/bin/python");
-    assert!(p.exists(), "{} missing: run ./dev setup", p.display());
-    p
-}
 
 /// A small deterministic generator (xorshift) for random messages.
 struct Rng(u64);
@@ -100,7 +89,7 @@ fn reflex_s_crc_equals_the_sdk_s_for_random_messages() {
     let input = serde_json::json!({"low_cmd": cmds, "low_state": states});
     std::fs::write(dir.join("in.json"), input.to_string()).unwrap();
     let out = Command::new(python())
-        .current_dir(repo().join("tests/peer"))
+        .current_dir(peer_dir())
         .arg("sdk2_crc.py")
         .arg(dir.join("in.json"))
         .arg(dir.join("out.json"))
@@ -136,11 +125,8 @@ struct Outcome {
 fn run(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Outcome {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("reflex-sdk2-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let text = std::fs::read_to_string(repo().join("launch/config/go2_unitree.yaml"))
-        .unwrap()
-        .replace("../../", &format!("{}/", repo().display()))
+    let dir = work_dir("sdk2", tag);
+    let text = shipped_config_text("launch/config/go2_unitree.yaml")
         .replace(
             "  network_interface: eth0    # the interface on the robot's network (192.168.123.0/24)\n",
             "  only_loopback: true\n",
@@ -149,36 +135,22 @@ fn run(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Ou
         + config_extra;
     std::fs::write(dir.join("go2_unitree.yaml"), text).unwrap();
     // The simulator stands for the robot's own computer: above every Reflex thread.
-    let script = format!(
-        "set -e; ip link set lo up; ip link set lo multicast on; cd {peer}; \
-         chrt -f 85 {py} mujoco_robot.py --sdk2 --model go2 --out {d}/robot.json {robot_args} & \
-         {reflex} node --config {d}/go2_unitree.yaml --duration {node_seconds} --report {d}/report.json > {d}/node.log 2>&1; wait",
-        peer = repo().join("tests/peer").display(),
-        py = python().display(),
-        d = dir.display(),
-        reflex = env!("CARGO_BIN_EXE_reflex"),
+    let run = in_loopback_namespace(
+        &dir,
+        "node.log",
+        &format!(
+            "cd {peer}; \
+             chrt -f 85 {py} mujoco_robot.py --sdk2 --model go2 --out {d}/robot.json {robot_args} & \
+             {reflex} node --config {d}/go2_unitree.yaml --duration {node_seconds} --report {d}/report.json > {d}/node.log 2>&1; wait",
+            peer = peer_dir().display(),
+            py = python().display(),
+            d = dir.display(),
+            reflex = env!("CARGO_BIN_EXE_reflex"),
+        ),
     );
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs");
-    let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "namespace run failed: {}\n{}\nnode log:\n{log}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |f: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.join(f))
-                .unwrap_or_else(|e| panic!("{f}: {e}\nnode log:\n{log}")),
-        )
-        .unwrap()
-    };
     Outcome {
-        robot: read("robot.json"),
-        report: read("report.json"),
+        robot: run.json("robot.json"),
+        report: run.json("report.json"),
     }
 }
 

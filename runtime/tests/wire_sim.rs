@@ -5,17 +5,10 @@
 //! stands for the robot's own computer, so it runs at SCHED_FIFO 85, above every Reflex thread
 //! (on two shared cores a starved stand-in would look like a stalled robot).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
+use common::{in_loopback_namespace, peer_dir, python, shipped_config_text, work_dir};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
-}
 
 struct Outcome {
     robot: Value,
@@ -34,22 +27,12 @@ fn run(
 ) -> Outcome {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("reflex-wire-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let python = repo().join(".venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run ./dev setup",
-        python.display()
-    );
-    let text = std::fs::read_to_string(repo().join("launch/config/a1_ros.yaml"))
-        .unwrap()
-        .replace("../../", &format!("{}/", repo().display()))
-        .replace(
-            "  node_name: reflex\n",
-            "  node_name: reflex\n  only_loopback: true\n",
-        )
-        + config_extra;
+    let dir = work_dir("wire", tag);
+    let python = python();
+    let text = shipped_config_text("launch/config/a1_ros.yaml").replace(
+        "  node_name: reflex\n",
+        "  node_name: reflex\n  only_loopback: true\n",
+    ) + config_extra;
     std::fs::write(dir.join("a1_ros.yaml"), text).unwrap();
     let hostile = hostile_args.map_or(String::new(), |a| {
         format!(
@@ -58,39 +41,25 @@ fn run(
             d = dir.display()
         )
     });
-    let script = format!(
-        "set -e; ip link set lo up; ip link set lo multicast on; cd {peer_dir}; \
-         chrt -f 85 {py} mujoco_robot.py --model a1 --out {d}/robot.json {robot_args} & \
-         {hostile}\
-         {reflex} node --config {d}/a1_ros.yaml --duration {node_seconds} --report {d}/report.json > {d}/node.log 2>&1; \
-         wait",
-        peer_dir = repo().join("tests/peer").display(),
-        py = python.display(),
-        d = dir.display(),
-        reflex = env!("CARGO_BIN_EXE_reflex"),
+    let run = in_loopback_namespace(
+        &dir,
+        "node.log",
+        &format!(
+            "cd {peer_dir}; \
+             chrt -f 85 {py} mujoco_robot.py --model a1 --out {d}/robot.json {robot_args} & \
+             {hostile}\
+             {reflex} node --config {d}/a1_ros.yaml --duration {node_seconds} --report {d}/report.json > {d}/node.log 2>&1; \
+             wait",
+            peer_dir = peer_dir().display(),
+            py = python.display(),
+            d = dir.display(),
+            reflex = env!("CARGO_BIN_EXE_reflex"),
+        ),
     );
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .output()
-        .expect("unshare runs");
-    let log = std::fs::read_to_string(dir.join("node.log")).unwrap_or_default();
-    assert!(
-        out.status.success(),
-        "namespace run failed: {}\n{}\nnode log:\n{log}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let read = |f: &str| -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.join(f))
-                .unwrap_or_else(|e| panic!("{f}: {e}\nnode log:\n{log}")),
-        )
-        .unwrap()
-    };
     Outcome {
-        robot: read("robot.json"),
-        report: read("report.json"),
-        hostile: hostile_args.map(|_| read("hostile.json")),
+        robot: run.json("robot.json"),
+        report: run.json("report.json"),
+        hostile: hostile_args.map(|_| run.json("hostile.json")),
     }
 }
 

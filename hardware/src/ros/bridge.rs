@@ -284,6 +284,23 @@ impl IoSide {
         self.last_command
     }
 
+    /// Resolves once the RT thread has written a command not yet sent, or the bridge stops: what
+    /// an I/O loop waits on beside its inbound streams (`select!`).
+    pub fn command_or_stop(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let shared = self.shared.clone();
+        let sent = self.sent_seq();
+        futures::future::poll_fn(move |cx| {
+            shared.waker.register(cx.waker());
+            // Checked after registering: a command written in between is not missed.
+            if shared.written.load(Ordering::Acquire) != sent || shared.stop.load(Ordering::Acquire)
+            {
+                std::task::Poll::Ready(())
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+    }
+
     /// Whether commands go out as `trajectory_msgs/JointTrajectory` (else Float64MultiArray).
     pub fn interface_is_trajectory(&self) -> bool {
         self.interface == CommandInterface::JointTrajectory

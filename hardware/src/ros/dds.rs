@@ -4,7 +4,6 @@
 
 use std::net::Ipv4Addr;
 use std::pin::pin;
-use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::thread::JoinHandle;
 
@@ -189,19 +188,7 @@ pub fn spawn(
                 let mut odom_s = odom.as_ref().map(|s| Box::pin(s.async_stream()));
                 let mut wrench_s = wrench.as_ref().map(|s| Box::pin(s.async_stream()));
                 loop {
-                    let shared = io.shared.clone();
-                    let sent = io.sent_seq();
-                    let wake = futures::future::poll_fn(|cx| {
-                        shared.waker.register(cx.waker());
-                        // Checked after registering: a command written in between is not missed.
-                        if shared.written.load(Ordering::Acquire) != sent
-                            || shared.stop.load(Ordering::Acquire)
-                        {
-                            Poll::Ready(())
-                        } else {
-                            Poll::Pending
-                        }
-                    });
+                    let wake = io.command_or_stop();
                     // Optional inputs: a stream that is absent never yields.
                     let imu_next = async {
                         match imu_s.as_mut() {

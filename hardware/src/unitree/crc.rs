@@ -64,6 +64,23 @@ impl Packer<'_> {
     fn f32(&mut self, v: f32) {
         self.bytes(&v.to_le_bytes());
     }
+    /// The header LowCmd and LowState share: head, level flag, frame reserve, serial number,
+    /// version, bandwidth (then 2 bytes of padding).
+    fn header(
+        &mut self,
+        head: &[u8; 2],
+        flags: [u8; 2],
+        sn: &[u32; 2],
+        version: &[u32; 2],
+        bandwidth: u16,
+    ) {
+        self.bytes(head);
+        self.u8(flags[0]);
+        self.u8(flags[1]);
+        sn.iter().chain(version).for_each(|v| self.u32(*v));
+        self.u16(bandwidth);
+        self.pad(2);
+    }
 }
 
 fn words(buf: &[u8]) -> impl Iterator<Item = u32> + '_ {
@@ -80,12 +97,13 @@ pub fn low_cmd_crc(cmd: &LowCmd) -> u32 {
         buf: &mut buf,
         at: 0,
     };
-    p.bytes(&cmd.head);
-    p.u8(cmd.level_flag);
-    p.u8(cmd.frame_reserve);
-    cmd.sn.iter().chain(&cmd.version).for_each(|v| p.u32(*v));
-    p.u16(cmd.bandwidth);
-    p.pad(2);
+    p.header(
+        &cmd.head,
+        [cmd.level_flag, cmd.frame_reserve],
+        &cmd.sn,
+        &cmd.version,
+        cmd.bandwidth,
+    );
     for m in &cmd.motor_cmd {
         p.u8(m.mode);
         p.pad(3);
@@ -114,12 +132,13 @@ pub fn low_state_crc(s: &LowState) -> u32 {
         buf: &mut buf,
         at: 0,
     };
-    p.bytes(&s.head);
-    p.u8(s.level_flag);
-    p.u8(s.frame_reserve);
-    s.sn.iter().chain(&s.version).for_each(|v| p.u32(*v));
-    p.u16(s.bandwidth);
-    p.pad(2);
+    p.header(
+        &s.head,
+        [s.level_flag, s.frame_reserve],
+        &s.sn,
+        &s.version,
+        s.bandwidth,
+    );
     let imu = &s.imu_state;
     imu.quaternion
         .iter()

@@ -13,8 +13,6 @@ pub mod msg;
 
 use std::net::Ipv4Addr;
 use std::pin::pin;
-use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::thread::JoinHandle;
 
 use futures::{FutureExt, StreamExt};
@@ -155,18 +153,7 @@ pub fn spawn(
         futures::executor::block_on(async {
             let mut states = pin!(reader.async_sample_stream());
             loop {
-                let shared = io.shared.clone();
-                let sent = io.sent_seq();
-                let wake = futures::future::poll_fn(|cx| {
-                    shared.waker.register(cx.waker());
-                    if shared.written.load(Ordering::Acquire) != sent
-                        || shared.stop.load(Ordering::Acquire)
-                    {
-                        Poll::Ready(())
-                    } else {
-                        Poll::Pending
-                    }
-                });
+                let wake = io.command_or_stop();
                 futures::select_biased! {
                     s = states.next() => match s {
                         Some(Ok(sample)) => {

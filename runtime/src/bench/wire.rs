@@ -58,7 +58,7 @@ pub(super) fn bench_deploy(seconds: f64, python: &str) -> anyhow::Result<()> {
             + extra;
         std::fs::write(dir.join("go2_ros.yaml"), text)?;
         let script = format!(
-            "set -e; ip link set lo up; ip link set lo multicast on; cd {peer}; \
+            "cd {peer}; \
              chrt -f 85 {py} mujoco_robot.py --model go2 --out {dir}/robot.json --duration {pd} --judge-from 5 & \
              {exe} node --config {dir}/go2_ros.yaml --duration {nd} --report {dir}/report.json > {dir}/node.log 2>&1; wait",
             peer = repo.join("tests/peer").display(),
@@ -68,24 +68,8 @@ pub(super) fn bench_deploy(seconds: f64, python: &str) -> anyhow::Result<()> {
             pd = seconds + 8.0,
             nd = seconds + 5.0,
         );
-        use std::io::Write;
-        std::io::stdout().flush()?;
-        let out = Command::new("unshare")
-            .args(["-n", "sh", "-c", &script])
-            .output()
-            .context("unshare")?;
-        if !out.status.success() {
-            bail!(
-                "namespace run failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let read = |f: &str| -> anyhow::Result<serde_json::Value> {
-            Ok(serde_json::from_str(
-                &std::fs::read_to_string(dir.join(f)).with_context(|| f.to_string())?,
-            )?)
-        };
+        in_loopback_namespace(&script)?;
+        let read = |f: &str| read_json(&dir, f);
         let (rep, robot) = (read("report.json")?, read("robot.json")?);
         let us = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
         let p = &rep["policy"];
@@ -207,7 +191,7 @@ pub(super) fn bench_ros(seconds: f64, python: &str) -> anyhow::Result<()> {
     std::fs::write(dir.join("a1_ros.yaml"), text)?;
     let exe = std::env::current_exe()?;
     let script = format!(
-        "set -e; ip link set lo up; ip link set lo multicast on; cd {peer}; \
+        "cd {peer}; \
          {py} pingpong.py pong 25 & {py} pingpong.py ping 1500 {dir}/pingpong.json; wait; \
          {py} robot_peer.py --joints {dir}/joints.json --out {dir}/peer.json --interface joint_trajectory --duration {pd} --stop-at {stop} --poll-us 20 & \
          {exe} node --config {dir}/a1_ros.yaml --duration {nd} --report {dir}/report.json > {dir}/node.log 2>&1; wait",
@@ -220,24 +204,8 @@ pub(super) fn bench_ros(seconds: f64, python: &str) -> anyhow::Result<()> {
         nd = seconds,
     );
     println!("reflex bench ros: A1 joint states at 500 Hz from a Cyclone DDS peer, robot-triggered cycles, loopback-only network namespace");
-    use std::io::Write;
-    std::io::stdout().flush()?;
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", &script])
-        .output()
-        .context("unshare")?;
-    if !out.status.success() {
-        bail!(
-            "namespace run failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let read = |f: &str| -> anyhow::Result<serde_json::Value> {
-        Ok(serde_json::from_str(
-            &std::fs::read_to_string(dir.join(f)).with_context(|| f.to_string())?,
-        )?)
-    };
+    in_loopback_namespace(&script)?;
+    let read = |f: &str| read_json(&dir, f);
     let (pp, peer, rep) = (
         read("pingpong.json")?,
         read("peer.json")?,
@@ -297,4 +265,31 @@ fn isolated_inference(model: &Path) -> anyhow::Result<(LatencySummaryUs, Latency
         h.record_ns(crate::rt::now_ns() - t0);
     }
     Ok((tight, h.summary_us()))
+}
+
+/// Runs the shell `body` in a fresh network namespace with only loopback (up, multicast on), so
+/// that no benchmark traffic leaves the machine; an error with the run's output if it fails.
+fn in_loopback_namespace(body: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    let script = format!("set -e; ip link set lo up; ip link set lo multicast on; {body}");
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .context("unshare")?;
+    if !out.status.success() {
+        bail!(
+            "namespace run failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `file` in `dir` as JSON.
+fn read_json(dir: &Path, file: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::from_str(
+        &std::fs::read_to_string(dir.join(file)).with_context(|| file.to_string())?,
+    )?)
 }

@@ -8,6 +8,7 @@
 //! simulator's seed is the scenario's seed plus the index; so an episode comes out bit for bit the
 //! same whichever worker or shard runs it.
 
+pub mod cli;
 pub mod params;
 pub mod report;
 pub mod run;

@@ -1,0 +1,80 @@
+//! What the integration tests share: the repository's paths, the test Python, shipped configs
+//! to edit, and runs inside a loopback-only network namespace (`unshare -n`: no traffic leaves it).
+// Each test binary uses part of this.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The Python of `./dev setup` (Cyclone DDS, MuJoCo, onnxruntime, unitree-sdk2).
+pub fn python() -> PathBuf {
+    let p = repo().join(".venv/bin/python");
+    assert!(p.exists(), "{} missing: run ./dev setup", p.display());
+    p
+}
+
+/// The test peers' folder (`tests/peer`).
+pub fn peer_dir() -> PathBuf {
+    repo().join("tests/peer")
+}
+
+/// A shipped config's text (`rel` from the repository's root) with its relative paths made
+/// absolute, to be edited and written anywhere.
+pub fn shipped_config_text(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel))
+        .unwrap()
+        .replace("../../", &format!("{}/", repo().display()))
+}
+
+/// A fresh folder for one run's files.
+pub fn work_dir(prefix: &str, tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("reflex-{prefix}-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A finished namespace run: the JSON files it wrote, with the log to show when one is missing.
+pub struct NamespaceRun {
+    dir: PathBuf,
+    log: String,
+}
+
+impl NamespaceRun {
+    /// `file` (in the run's folder) as JSON.
+    pub fn json(&self, file: &str) -> Value {
+        let text = std::fs::read_to_string(self.dir.join(file))
+            .unwrap_or_else(|e| panic!("{file}: {e}\nlog:\n{}", self.log));
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// Runs the shell `body` in a fresh network namespace with only loopback, up and with multicast
+/// on; panics with the run's output and `dir/log_name` if it fails.
+pub fn in_loopback_namespace(dir: &Path, log_name: &str, body: &str) -> NamespaceRun {
+    let script = format!("set -e; ip link set lo up; ip link set lo multicast on; {body}");
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs");
+    let log = std::fs::read_to_string(dir.join(log_name)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "namespace run failed: {}\n{}\nlog:\n{log}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    NamespaceRun {
+        dir: dir.to_path_buf(),
+        log,
+    }
+}
