@@ -6,7 +6,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{in_loopback_namespace, peer_dir, python, shipped_config_text, work_dir};
+use common::{
+    in_loopback_namespace, peer_dir, python, shipped_config_text, with_a_steady_peer, work_dir,
+};
 use reflex_hardware::unitree::crc::{low_cmd_crc, low_state_crc};
 use reflex_hardware::unitree::msg::{LowCmd, LowState};
 use serde_json::Value;
@@ -122,9 +124,19 @@ struct Outcome {
     report: Value,
 }
 
+/// One run of the MuJoCo Go2 (`robot_args`) and the node for `node_seconds`, repeated while the
+/// peer itself paused (see `with_a_steady_peer`).
 fn run(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Outcome {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    with_a_steady_peer(
+        tag,
+        |k| run_once(&format!("{tag}-{k}"), robot_args, node_seconds, config_extra),
+        |o| &o.robot,
+    )
+}
+
+fn run_once(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Outcome {
     let dir = work_dir("sdk2", tag);
     let text = shipped_config_text("launch/config/go2_unitree.yaml")
         .replace(
@@ -152,6 +164,16 @@ fn run(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Ou
         robot: run.json("robot.json"),
         report: run.json("report.json"),
     }
+}
+
+/// The robot's result without its traces, for failure messages.
+fn summary(robot: &Value) -> Value {
+    let mut r = robot.clone();
+    if let Some(m) = r.as_object_mut() {
+        m.remove("trace");
+        m.remove("diagnostics");
+    }
+    r
 }
 
 fn causes(report: &Value) -> Vec<(String, String)> {
@@ -184,7 +206,12 @@ fn the_go2_walks_through_sdk2_and_bad_low_states_are_counted() {
         "Reflex's LowCmd CRCs are the SDK's"
     );
     let v = r["mean_forward_m_s"].as_f64().unwrap();
-    assert!((0.35..=0.60).contains(&v), "walked at {v} m/s");
+    assert!(
+        (0.35..=0.60).contains(&v),
+        "walked at {v} m/s; supervisor {}; robot {}",
+        o.report["supervisor"],
+        summary(r)
+    );
     assert!(
         r["min_height_m"].as_f64().unwrap() > 0.2 && r["max_tilt_rad"].as_f64().unwrap() < 0.35,
         "fell: {r}"

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{in_loopback_namespace, peer_dir, python, shipped_config_text, work_dir};
+use common::{
+    in_loopback_namespace, peer_dir, python, shipped_config_text, with_a_steady_peer, work_dir,
+};
 use serde_json::Value;
 
 struct Outcome {
@@ -17,7 +19,8 @@ struct Outcome {
 }
 
 /// Runs the MuJoCo robot (`robot_args`), optionally the hostile peer (`hostile_args`), and the
-/// node on `launch/config/a1_ros.yaml` plus `config_extra`, for `node_seconds`.
+/// node on `launch/config/a1_ros.yaml` plus `config_extra`, for `node_seconds`; again while the
+/// peer itself paused (see `with_a_steady_peer`).
 fn run(
     tag: &str,
     robot_args: &str,
@@ -27,6 +30,28 @@ fn run(
 ) -> Outcome {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    with_a_steady_peer(
+        tag,
+        |k| {
+            run_once(
+                &format!("{tag}-{k}"),
+                robot_args,
+                hostile_args,
+                config_extra,
+                node_seconds,
+            )
+        },
+        |o| &o.robot,
+    )
+}
+
+fn run_once(
+    tag: &str,
+    robot_args: &str,
+    hostile_args: Option<&str>,
+    config_extra: &str,
+    node_seconds: f64,
+) -> Outcome {
     let dir = work_dir("wire", tag);
     let python = python();
     let text = shipped_config_text("launch/config/a1_ros.yaml").replace(

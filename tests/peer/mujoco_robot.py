@@ -18,7 +18,8 @@ base). Times are seconds after the first command.
 
 Writes JSON: matched, states and commands counted, the base height/roll/pitch trace at 50 Hz,
 and the minimum height, largest tilt and mean forward speed (heading frame) from --judge-from on,
-while commands keep coming.
+while commands keep coming; and its own publish gaps over 10 ms that it did not schedule (the VM
+paused it), with the longest.
 With --sdk2 it speaks Unitree SDK2 instead (rt/lowstate, rt/lowcmd, the SDK's own IDL and CRC
 from PyPI's unitree-sdk2): the motors then run each LowCmd's PD + tau at every physics step.
 
@@ -270,6 +271,9 @@ def main():
     trace, diags = [], []
     min_z, max_tilt = math.inf, 0.0
     fwd_sum, judged = 0.0, 0
+    # Publish gaps the peer did not schedule (the VM or the scheduler paused it) while commands
+    # came: a run with one near the node's sensor timeout cannot judge the node; the tests rerun it.
+    last_pub, after_stall, gaps, max_gap = None, False, [], 0.0
     started = time.monotonic()
     next_t = started
     while True:
@@ -281,8 +285,17 @@ def main():
             break
         stalled = args.stall_at >= 0 and args.stall_at <= t < args.stall_at + args.stall_ms / 1e3
         if not stalled:
+            pub = time.monotonic()
+            if last_pub is not None and not after_stall and pub - last_cmd <= 0.05:
+                gap = pub - last_pub
+                max_gap = max(max_gap, gap)
+                if gap > 0.010:
+                    gaps.append([round(t, 3), round(gap * 1e3, 1)])
+            last_pub, after_stall = pub, False
             link.publish(d, qadr, vadr)
             states += 1
+        else:
+            after_stall = True
         # The answer to this state: wait for it up to half a period (robot-triggered Reflex
         # answers within a fraction of a millisecond).
         wait_until = time.monotonic() + (period / 2 if not stalled else 0.0)
@@ -334,7 +347,8 @@ def main():
                "commanded": first_cmd is not None, "min_height_m": min_z if min_z < math.inf else None,
                "max_tilt_rad": max_tilt, "final_height_m": float(d.qpos[2]), "trace": trace,
                "mean_forward_m_s": fwd_sum / judged if judged else None,
-               "diagnostics": diags[-3:], **link.counts()}, open(args.out, "w"))
+               "diagnostics": diags[-3:], "max_publish_gap_ms": round(max_gap * 1e3, 2),
+               "publish_gaps_over_10ms": gaps[:50], **link.counts()}, open(args.out, "w"))
 
 
 if __name__ == "__main__":
