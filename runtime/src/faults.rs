@@ -687,8 +687,8 @@ impl<P: Plant> Plant for Faulted<P> {
     fn ground_truth(&self) -> Option<GroundTruth> {
         self.inner.ground_truth()
     }
-    fn wait_for_state(&mut self, deadline_ns: u64) -> Option<bool> {
-        self.inner.wait_for_state(deadline_ns)
+    fn wait_for_state(&mut self, deadline_ns: u64, spin: crate::plant::SpinWindow) -> Option<bool> {
+        self.inner.wait_for_state(deadline_ns, spin)
     }
     fn publish_status(&mut self, status: &LoopStatus) {
         self.inner.publish_status(status)

@@ -3,6 +3,7 @@
 //! ground truth where it exists, robot-triggered cycles, a diagnostics sink, and a description
 //! of what it waits for (for start-up errors).
 
+pub use reflex_hardware::ros::SpinWindow;
 use reflex_hardware::ros::{LoopStatus, RosRobot};
 use reflex_hardware::{GroundTruth, HwError, JointCommand, Robot, RobotSpec, RobotState};
 use reflex_sim::SimRobot;
@@ -39,9 +40,9 @@ pub trait Plant: Robot + 'static {
         None
     }
 
-    /// Robot-triggered cycles: waits for the next state until `deadline_ns` (CLOCK_MONOTONIC);
-    /// `None` when the backend cannot trigger cycles.
-    fn wait_for_state(&mut self, _deadline_ns: u64) -> Option<bool> {
+    /// Robot-triggered cycles: waits for the next state until `deadline_ns` (CLOCK_MONOTONIC),
+    /// spinning instead of parking within `spin`; `None` when the backend cannot trigger cycles.
+    fn wait_for_state(&mut self, _deadline_ns: u64, _spin: SpinWindow) -> Option<bool> {
         None
     }
 
@@ -177,8 +178,8 @@ impl Plant for SimPlant {
 }
 
 impl Plant for RosRobot {
-    fn wait_for_state(&mut self, deadline_ns: u64) -> Option<bool> {
-        Some(RosRobot::wait_for_state(self, deadline_ns, now_ns))
+    fn wait_for_state(&mut self, deadline_ns: u64, spin: SpinWindow) -> Option<bool> {
+        Some(RosRobot::wait_for_state(self, deadline_ns, spin, now_ns))
     }
 
     fn publish_status(&mut self, status: &LoopStatus) {

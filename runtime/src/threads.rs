@@ -247,6 +247,7 @@ mod tests {
             cpu: Some(1),
             lock_memory: true,
             prefault_stack_kib: 0,
+            spin_for_state_us: 0,
         };
         let p = placements(&rt, &ThreadsSection::default(), 4);
         let get = |c: &str| p.iter().find(|(k, _)| *k == c).unwrap().1.clone();

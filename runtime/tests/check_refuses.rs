@@ -236,6 +236,7 @@ fn cases() -> Vec<Case> {
         case("terrain_too_rough", edit(&go2, "  seed: 1\n", "  seed: 1\n  rough_terrain_m: 0.5\n"), &["`sim.rough_terrain_m`"]),
         case("inference_longer_than_a_tick", edit(&go2, "  seed: 1\n", "  seed: 1\n  policy_latency_cycles: 10\n"), &["`sim.policy_latency_cycles`", "one policy period (10"]),
         case("cpu_out_of_range", edit(&a1, "cpu: 1", "cpu: 4096"), &["`realtime.cpu`"]),
+        case("rt_spin_too_long", edit(&a1_ros, "spin_for_state_us: 200", "spin_for_state_us: 50000"), &["`realtime.spin_for_state_us`", "at most 10000"]),
         case("ros_domain_out_of_range", edit(&a1_ros, "node_name: reflex", "node_name: reflex\n  domain_id: 500"), &["`ros.domain_id`"]),
         case("ros_bad_topic", edit(&a1_ros, "joint_states: /joint_states", "joint_states: '/joint states!'"), &["`ros.topics.joint_states`"]),
         case("teleop_bad_topic", edit(&go2_ros, "topic: /cmd_vel", "topic: 'cmd vel'"), &["`teleop.twist.topic`"]),

@@ -131,7 +131,14 @@ fn run(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Ou
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     with_a_steady_peer(
         tag,
-        |k| run_once(&format!("{tag}-{k}"), robot_args, node_seconds, config_extra),
+        |k| {
+            run_once(
+                &format!("{tag}-{k}"),
+                robot_args,
+                node_seconds,
+                config_extra,
+            )
+        },
         |o| &o.robot,
     )
 }

@@ -26,6 +26,24 @@ use crate::{HwError, JointCommand, Robot, RobotSpec, RobotState};
 /// Inbound latency samples kept (one per consumed state: 200 s at 500 Hz).
 const LATENCY_CAPACITY: usize = 100_000;
 
+/// When a robot-triggered RT thread spins for the next state instead of parking
+/// (CLOCK_MONOTONIC ns, `from_ns..until_ns`; empty: park throughout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SpinWindow {
+    /// Start spinning here.
+    pub from_ns: u64,
+    /// Park again from here.
+    pub until_ns: u64,
+}
+
+impl SpinWindow {
+    /// No spinning.
+    pub const NONE: Self = Self {
+        from_ns: 0,
+        until_ns: 0,
+    };
+}
+
 /// A state sample for the RT thread.
 #[derive(Debug, Clone)]
 pub struct StateSample {
@@ -420,9 +438,15 @@ impl RosRobot {
         })
     }
 
-    /// Waits (parked, no lock) until a new complete state arrives or `deadline_ns`
-    /// (CLOCK_MONOTONIC) passes. Returns whether one arrived: robot-triggered cycles.
-    pub fn wait_for_state(&mut self, deadline_ns: u64, now_ns: impl Fn() -> u64) -> bool {
+    /// Waits (no lock) until a new complete state arrives or `deadline_ns` (CLOCK_MONOTONIC)
+    /// passes: parked, except within `spin`, where it spins (no syscall). Returns whether one
+    /// arrived: robot-triggered cycles.
+    pub fn wait_for_state(
+        &mut self,
+        deadline_ns: u64,
+        spin: SpinWindow,
+        now_ns: impl Fn() -> u64,
+    ) -> bool {
         loop {
             if self.samples.updated() {
                 return true;
@@ -431,9 +455,17 @@ impl RosRobot {
             if now >= deadline_ns {
                 return false;
             }
-            std::thread::park_timeout(std::time::Duration::from_nanos(
-                (deadline_ns - now).min(1_000_000),
-            ));
+            if spin.from_ns <= now && now < spin.until_ns {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Wake for the spin window if it is still ahead.
+            let wake = if now < spin.from_ns {
+                spin.from_ns.min(deadline_ns)
+            } else {
+                deadline_ns
+            };
+            std::thread::park_timeout(std::time::Duration::from_nanos((wake - now).min(1_000_000)));
         }
     }
 

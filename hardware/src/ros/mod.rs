@@ -16,7 +16,7 @@ pub mod publishers;
 pub mod r2r_transport;
 pub mod teleop;
 
-pub use bridge::{IoSide, RosRobot};
+pub use bridge::{IoSide, RosRobot, SpinWindow};
 pub use inbound::{Plausibility, Rejections, StampPolicy};
 pub use mapping::{CommandInterface, LoopStatus};
 pub use publishers::{AcceptFrom, GuidPattern, WriterGuid};

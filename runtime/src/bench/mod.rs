@@ -12,10 +12,12 @@ use crate::driver::report::RunReport;
 use crate::driver::{self, RunOptions};
 use crate::stats::LatencySummaryUs;
 
+mod round_trip;
 mod rt_loop;
 mod sweep;
 mod wire;
 
+use round_trip::bench_wire;
 use rt_loop::bench_loop;
 use sweep::bench_scenario;
 use wire::{bench_deploy, bench_ros};
@@ -65,6 +67,14 @@ pub enum BenchCommand {
         /// Python interpreter with the `cyclonedds` package.
         #[arg(long, default_value = ".venv/bin/python")]
         python: String,
+    },
+    /// The DDS wire's round trip at C speed: a robot on Cyclone DDS's C library (built from
+    /// `tests/peer/c`) answered by a C peer and by `reflex node`, next to Cyclone's `ddsperf`
+    /// ping/pong, in loopback-only network namespaces; where Reflex's part of it goes.
+    Wire {
+        /// Seconds of each run.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
     },
     /// The whole deployment stack at once: the Go2 simulated by MuJoCo behind Cyclone DDS (in
     /// a loopback-only network namespace; the simulator stands for the robot's own computer, so
@@ -136,6 +146,7 @@ pub fn run(which: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Policy { iterations, python } => bench_policy(iterations, &python),
         BenchCommand::Mlp { iterations } => bench_mlp(iterations),
         BenchCommand::Ros { seconds, python } => bench_ros(seconds, &python),
+        BenchCommand::Wire { seconds } => bench_wire(seconds),
         BenchCommand::Walk { python } => bench_walk(&python),
         BenchCommand::Deploy { seconds, python } => bench_deploy(seconds, &python),
         BenchCommand::Push { config, max_force } => bench_push(&config, max_force),

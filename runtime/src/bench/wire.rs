@@ -269,7 +269,7 @@ fn isolated_inference(model: &Path) -> anyhow::Result<(LatencySummaryUs, Latency
 
 /// Runs the shell `body` in a fresh network namespace with only loopback (up, multicast on), so
 /// that no benchmark traffic leaves the machine; an error with the run's output if it fails.
-fn in_loopback_namespace(body: &str) -> anyhow::Result<()> {
+pub(super) fn in_loopback_namespace(body: &str) -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().flush()?;
     let script = format!("set -e; ip link set lo up; ip link set lo multicast on; {body}");
@@ -288,7 +288,7 @@ fn in_loopback_namespace(body: &str) -> anyhow::Result<()> {
 }
 
 /// `file` in `dir` as JSON.
-fn read_json(dir: &Path, file: &str) -> anyhow::Result<serde_json::Value> {
+pub(super) fn read_json(dir: &Path, file: &str) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::from_str(
         &std::fs::read_to_string(dir.join(file)).with_context(|| file.to_string())?,
     )?)

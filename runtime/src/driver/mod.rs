@@ -208,6 +208,7 @@ fn trigger(cfg: &LoadedConfig) -> Trigger {
         // The robot sends a LowState every 2 ms: each one starts a cycle.
         return Trigger::RobotState {
             timeout_ns: (u.state_timeout_ms * 1e6) as u64,
+            spin_ns: cfg.config.realtime.spin_for_state_us * 1_000,
         };
     }
     match (cfg.clock(), cfg.config.ros.as_ref()) {
@@ -215,6 +216,7 @@ fn trigger(cfg: &LoadedConfig) -> Trigger {
         (ClockKind::Realtime, Some(r)) if r.trigger == TriggerKind::RobotState => {
             Trigger::RobotState {
                 timeout_ns: (r.state_timeout_ms * 1e6) as u64,
+                spin_ns: cfg.config.realtime.spin_for_state_us * 1_000,
             }
         }
         (ClockKind::Realtime, _) => Trigger::Clock,

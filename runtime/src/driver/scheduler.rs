@@ -12,7 +12,7 @@
 //!   state within the timeout is a missed cycle (the supervisor sees stale sensors); the
 //!   cycle's deadline is one period after the state's arrival.
 
-use crate::plant::Plant;
+use crate::plant::{Plant, SpinWindow};
 use crate::rt::{now_ns, sleep_until_ns};
 use crate::stats::LoopStats;
 
@@ -27,6 +27,8 @@ pub enum Trigger {
     RobotState {
         /// How long to wait for a state (ns).
         timeout_ns: u64,
+        /// Spin instead of parking this long either side of the state's expected arrival (ns).
+        spin_ns: u64,
     },
 }
 
@@ -47,6 +49,8 @@ pub struct Scheduler {
     trigger: Trigger,
     period_ns: u64,
     deadline_ns: u64,
+    /// When the last state arrived (robot-triggered cycles; 0: none yet).
+    last_state_ns: u64,
 }
 
 /// Deadline accounting after a cycle that ended at `end_ns`: returns (overrun, deadlines
@@ -70,6 +74,7 @@ impl Scheduler {
             trigger,
             period_ns,
             deadline_ns: 0,
+            last_state_ns: 0,
         }
     }
 
@@ -103,9 +108,24 @@ impl Scheduler {
                     .wakeup
                     .record_ns(now_ns().saturating_sub(self.deadline_ns));
             }
-            Trigger::RobotState { timeout_ns } => {
-                if plant.wait_for_state(now_ns() + timeout_ns) == Some(false) {
-                    stats.missed_cycles += 1;
+            Trigger::RobotState {
+                timeout_ns,
+                spin_ns,
+            } => {
+                let spin = match (spin_ns, self.last_state_ns) {
+                    (0, _) | (_, 0) => SpinWindow::NONE,
+                    (s, last) => {
+                        let due = last + self.period_ns;
+                        SpinWindow {
+                            from_ns: due.saturating_sub(s),
+                            until_ns: due + s,
+                        }
+                    }
+                };
+                match plant.wait_for_state(now_ns() + timeout_ns, spin) {
+                    Some(false) => stats.missed_cycles += 1,
+                    Some(true) => self.last_state_ns = now_ns(),
+                    None => {}
                 }
                 self.deadline_ns = now_ns() + self.period_ns;
             }
