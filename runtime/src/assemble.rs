@@ -56,6 +56,7 @@ pub fn sim_config(cfg: &LoadedConfig) -> Result<SimConfig, RunError> {
     sc.joint_damping_nm_s_rad = sim.joint_damping_nm_s_rad;
     sc.ground_friction = sim.ground_friction;
     sc.solver_iterations = sim.solver_iterations;
+    sc.pgs_iterations = sim.pgs_iterations;
     sc.mass_scale = sim.mass_scale;
     sc.payload_kg = sim.payload_kg;
     sc.motor_strength = sim.motor_strength;

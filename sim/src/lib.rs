@@ -13,9 +13,11 @@
 
 mod merge;
 mod model;
+mod profile;
 mod world;
 
 pub use model::{SimModel, PANDA_HOME};
+pub use profile::PhysicsProfile;
 pub use world::SimRobot;
 
 use reflex_hardware::catalogue::RobotModel;
@@ -44,6 +46,8 @@ pub struct SimConfig {
     pub seed: u64,
     /// Initial joint positions (rad, hardware order); `None` = the model's own (A1 lying, Panda home).
     pub initial_pose_rad: Option<Vec<f64>>,
+    /// Initial height of the base (m); `None` = the model's own (for its initial pose).
+    pub initial_base_height_m: Option<f64>,
     /// Uniform random perturbation (± rad) added to each initial joint position.
     pub initial_pose_jitter_rad: f64,
     /// Reflected rotor inertia per joint (kg·m²); `None` = the model's own.
@@ -55,6 +59,9 @@ pub struct SimConfig {
     /// Solver iterations per step (Rapier's `num_solver_iterations`; each is a substep that
     /// rebuilds the multibody mass matrix, so this sets the cost of a step). Default 2.
     pub solver_iterations: usize,
+    /// PGS iterations inside each solver iteration (Rapier's `num_internal_pgs_iterations`):
+    /// cheaper than solver iterations, which each rebuild the mass matrix. Default 1.
+    pub pgs_iterations: usize,
     /// Sensor noise.
     pub noise: SensorNoise,
     /// Every link's mass and inertia × this (domain randomisation; 1 = the URDF's).
@@ -80,11 +87,13 @@ impl SimConfig {
             physics_dt_s: 0.002,
             seed: 0,
             initial_pose_rad: None,
+            initial_base_height_m: None,
             initial_pose_jitter_rad: 0.0,
             armature_kg_m2: None,
             joint_damping_nm_s_rad: 0.0,
             ground_friction: 1.0,
             solver_iterations: 2,
+            pgs_iterations: 1,
             noise: SensorNoise::default(),
             mass_scale: 1.0,
             payload_kg: 0.0,

@@ -9,7 +9,7 @@ use reflex_hardware::catalogue::RobotModel;
 use reflex_hardware::{GroundTruth, HwError, JointCommand, Robot, RobotSpec, RobotState};
 
 use crate::merge::merge_fixed_links;
-use crate::{SensorNoise, SimConfig, SimError, SimModel};
+use crate::{PhysicsProfile, SensorNoise, SimConfig, SimError, SimModel};
 
 const GRAVITY_M_S2: f64 = 9.81;
 
@@ -57,6 +57,8 @@ pub struct SimRobot {
     imu_prev_linvel: Vector,
     imu_accel_world: [f64; 3],
     noise: SensorNoise,
+    /// Stage times since [`SimRobot::enable_profile`]; `None`: not profiling.
+    profile: Option<PhysicsProfile>,
     rng: ChaCha8Rng,
     /// A world effect: fraction of the commanded torque the motors deliver (1 = healthy).
     motor_strength: f64,
@@ -119,7 +121,8 @@ impl SimRobot {
             shift: Pose::from_translation(Vector::new(
                 0.0,
                 0.0,
-                physics.initial_base_height_m as Real,
+                cfg.initial_base_height_m
+                    .unwrap_or(physics.initial_base_height_m) as Real,
             )),
             rigid_body_blueprint: RigidBodyBuilder::dynamic().can_sleep(false),
             collider_blueprint: ColliderBuilder::default()
@@ -150,6 +153,7 @@ impl SimRobot {
         world.gravity = Vector::new(0.0, 0.0, -GRAVITY_M_S2 as Real);
         world.integration_parameters.dt = cfg.physics_dt_s as Real;
         world.integration_parameters.num_solver_iterations = cfg.solver_iterations.max(1);
+        world.integration_parameters.num_internal_pgs_iterations = cfg.pgs_iterations.max(1);
         if !robot.fixed_base {
             let ground = ColliderBuilder::cuboid(50.0, 50.0, 0.5)
                 .translation(Vector::new(0.0, 0.0, -0.5))
@@ -354,6 +358,7 @@ impl SimRobot {
             imu_prev_linvel: Vector::ZERO,
             imu_accel_world: [0.0; 3],
             noise: cfg.noise,
+            profile: None,
             rng,
             motor_strength: 1.0,
             rated_strength: cfg.motor_strength,
@@ -427,7 +432,20 @@ impl SimRobot {
         }
     }
 
+    /// Starts summing where each physics step's time goes (Rapier's stage counters; timing
+    /// itself costs about a microsecond per step, so benchmarks only).
+    pub fn enable_profile(&mut self) {
+        self.world.physics_pipeline.counters.enable();
+        self.profile = Some(PhysicsProfile::default());
+    }
+
+    /// The stage times since [`SimRobot::enable_profile`], if profiling.
+    pub fn profile(&self) -> Option<PhysicsProfile> {
+        self.profile
+    }
+
     fn step_once(&mut self) {
+        let t0 = self.profile.is_some().then(std::time::Instant::now);
         if self.robot.driver_gravity_compensation && self.active {
             self.update_gravity_compensation();
         }
@@ -477,6 +495,12 @@ impl SimRobot {
         let a = (v - self.imu_prev_linvel) / self.physics_dt_s as Real;
         self.imu_prev_linvel = v;
         self.imu_accel_world = [a.x as f64, a.y as f64, a.z as f64];
+        if let (Some(p), Some(t0)) = (self.profile.as_mut(), t0) {
+            p.add(
+                &self.world.physics_pipeline.counters,
+                t0.elapsed().as_nanos() as u64,
+            );
+        }
     }
 
     /// Ground truth of the base (simulator only; see [`GroundTruth`]).

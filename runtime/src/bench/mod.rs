@@ -223,22 +223,96 @@ fn bench_sim(dt: f64, seconds: f64, python: &str) -> anyhow::Result<()> {
         let cfg = load_with(Path::new(path), ClockKind::Lockstep, 1.0 / dt, dt)?;
         let rep: RunReport = run_for(&cfg, seconds)?;
         let steps = rep.cycles as f64 * rep.physics_steps_per_cycle as f64;
-        let rapier = steps / rep.wall_time_s;
+        let rapier_loop = steps / rep.wall_time_s;
+        let (rapier, profile, height) = rapier_alone(name, dt, seconds, 2, 1)?;
         println!(
-            "  {name:<6} rapier: {rapier:>9.0} steps/s  {:>6.1}x real time  (step p50 {:.1} µs)",
+            "  {name:<6} rapier, physics alone: {rapier:>9.0} steps/s  {:>6.1}x real time",
+            rapier * dt
+        );
+        println!(
+            "  {name:<6} rapier, the whole loop ({path}, from its start pose): {rapier_loop:>9.0} steps/s  {:>6.1}x real time  (step p50 {:.1} µs)",
             rep.realtime_factor, rep.physics_us.p50
         );
         match mujoco(python, name, urdf, dt, seconds) {
             Ok(mj) => println!(
-                "  {name:<6} mujoco: {mj:>9.0} steps/s  {:>6.1}x real time  -> rapier/mujoco {:.3}",
+                "  {name:<6} mujoco, physics alone: {mj:>9.0} steps/s  {:>6.1}x real time  -> rapier/mujoco {:.3} (physics alone)",
                 mj * dt,
                 rapier / mj
             ),
             Err(e) => println!("  {name:<6} mujoco not run: {e:#} (pip install mujoco)"),
         }
+        if name != "panda" {
+            // The lever the profile points at: the mass matrix is rebuilt once per solver
+            // iteration (velocity assembly), so trade solver iterations for PGS ones.
+            let (fast, _, h) = rapier_alone(name, dt, seconds, 1, 2)?;
+            println!(
+                "  {name:<6} lever, 1 solver iteration × 2 PGS (default 2 × 1): {fast:>9.0} steps/s  ×{:.2}; base height after {:.0} s {h:.4} m against {height:.4} m (not adopted: the behaviour tests decide)",
+                fast / rapier,
+                2.0 * seconds
+            );
+        }
+        println!(
+            "  {name:<6} where a rapier step goes (µs, mean of {} steps, {:.1} contact points per step): {}",
+            profile.steps,
+            profile.contacts_per_step(),
+            profile
+                .per_step_us()
+                .iter()
+                .map(|(k, v)| format!("{} {v:.1}", k.trim()))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
     }
-    println!("  target: A1 ≥ 20x real time at dt 0.002 s");
+    println!("  physics alone: both engines start standing (legged: base 0.32 m, hip 0, thigh 0.9, calf -1.5 rad; Panda: zeros) under joint PD (legged kp 60 kd 2, Panda 600 / 50; the Panda's driver adds gravity compensation in Reflex, as FCI does), armature as each model sets it, robot-floor contacts only");
+    println!("  target: A1 ≥ 20x real time at dt 0.002 s; rapier/mujoco ≥ 0.5 on the A1 and Go2 (issue 13)");
     Ok(())
+}
+
+/// Reflex's simulator alone, like `scripts/bench_mujoco.py`: standing from the first step under
+/// joint PD, `seconds` of physics timed (after 100 warm-up steps), then as many again profiled.
+/// Returns steps/s, the profile and the base height at the end.
+fn rapier_alone(
+    model: &str,
+    dt: f64,
+    seconds: f64,
+    solver_iterations: usize,
+    pgs_iterations: usize,
+) -> anyhow::Result<(f64, reflex_sim::PhysicsProfile, f64)> {
+    use reflex_hardware::{JointCommand, Robot};
+    let robot = reflex_hardware::catalogue::model(model).context("not in the catalogue")?;
+    let spec = robot.spec()?;
+    let n = spec.joint_names.len();
+    let legged = !robot.fixed_base;
+    let pose: Vec<f64> = if legged {
+        (0..n).map(|i| [0.0, 0.9, -1.5][i % 3]).collect()
+    } else {
+        vec![0.0; n]
+    };
+    let mut cfg = reflex_sim::SimConfig::new(robot);
+    cfg.physics_dt_s = dt;
+    cfg.solver_iterations = solver_iterations;
+    cfg.pgs_iterations = pgs_iterations;
+    cfg.initial_pose_rad = Some(pose.clone());
+    if legged {
+        cfg.initial_base_height_m = Some(0.32);
+    }
+    let mut sim = reflex_sim::SimRobot::new(&cfg)?;
+    let (kp, kd) = if legged { (60.0, 2.0) } else { (600.0, 50.0) };
+    let mut cmd = JointCommand::new(&spec);
+    cmd.position_rad.copy_from_slice(&pose);
+    cmd.kp.iter_mut().for_each(|k| *k = kp);
+    cmd.kd.iter_mut().for_each(|k| *k = kd);
+    sim.activate()?;
+    sim.write(&cmd)?;
+    sim.step(100);
+    let steps = (seconds / dt).round() as usize;
+    let t0 = std::time::Instant::now();
+    sim.step(steps);
+    let rate = steps as f64 / t0.elapsed().as_secs_f64();
+    sim.enable_profile();
+    sim.step(steps);
+    let profile = sim.profile().context("profiling was enabled")?;
+    Ok((rate, profile, sim.ground_truth().base_position_m[2]))
 }
 
 fn mujoco(python: &str, model: &str, urdf: &str, dt: f64, seconds: f64) -> anyhow::Result<f64> {

@@ -73,6 +73,9 @@ pub struct SimSection {
     /// Rapier solver iterations (substeps) per physics step; each costs a mass-matrix rebuild.
     #[serde(default = "default_solver_iterations")]
     pub solver_iterations: usize,
+    /// PGS iterations inside each solver iteration; cheaper than solver iterations.
+    #[serde(default = "default_pgs_iterations")]
+    pub pgs_iterations: usize,
     /// Sensor noise standard deviations.
     #[serde(default)]
     pub noise: NoiseSection,
@@ -116,6 +119,10 @@ fn one() -> f64 {
 fn default_friction() -> f64 {
     1.0
 }
+fn default_pgs_iterations() -> usize {
+    1
+}
+
 fn default_solver_iterations() -> usize {
     2
 }
@@ -597,6 +604,9 @@ pub(super) fn check_sim(c: &mut Checker, sim: &SimSection, control_hz: f64) {
             "1–100 iterations",
             sim.solver_iterations,
         );
+    }
+    if !(1..=100).contains(&sim.pgs_iterations) {
+        c.error("sim.pgs_iterations", "1–100 iterations", sim.pgs_iterations);
     }
 }
 
