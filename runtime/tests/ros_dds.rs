@@ -6,7 +6,9 @@ mod common;
 
 use std::process::Command;
 
-use common::{in_loopback_namespace, peer_dir, python, repo, shipped_config_text, work_dir};
+use common::{
+    in_loopback_namespace, one_at_a_time, peer_dir, python, repo, shipped_config_text, work_dir,
+};
 use serde_json::Value;
 
 /// The A1's joints in hardware order and the stand pose of launch/config/a1_ros.yaml.
@@ -43,8 +45,7 @@ fn run_pair(
     config_extra: &str,
 ) -> Outcome {
     // One robot and one node at a time: on a 2-core machine, parallel pairs starve each other.
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     let dir = work_dir("ros", tag);
     let python = python();
     // The robot reports q = pose − 0.01·(k+1) on hardware joint k: every joint a distinct value.
@@ -370,8 +371,7 @@ fn start_up_against_an_absent_robot_says_what_it_waited_for() {
 /// a joystick node (Cyclone DDS) publishing `geometry_msgs/Twist` on /cmd_vel. Returns the run
 /// report and what the peer sent.
 fn go2_teleop(tag: &str, peer_args: &str, seconds: f64) -> (Value, Value) {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     let dir = work_dir("ros", tag);
     let text = shipped_config_text("launch/config/go2_policy.yaml")
         .replace("clock: lockstep", "clock: realtime")

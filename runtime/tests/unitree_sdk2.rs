@@ -7,7 +7,8 @@ mod common;
 use std::process::Command;
 
 use common::{
-    in_loopback_namespace, peer_dir, python, shipped_config_text, with_a_steady_peer, work_dir,
+    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text,
+    with_a_steady_peer, work_dir,
 };
 use reflex_hardware::unitree::crc::{low_cmd_crc, low_state_crc};
 use reflex_hardware::unitree::msg::{LowCmd, LowState};
@@ -127,8 +128,7 @@ struct Outcome {
 /// One run of the MuJoCo Go2 (`robot_args`) and the node for `node_seconds`, repeated while the
 /// peer itself paused (see `with_a_steady_peer`).
 fn run(tag: &str, robot_args: &str, node_seconds: f64, config_extra: &str) -> Outcome {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     with_a_steady_peer(
         tag,
         |k| {

@@ -8,7 +8,8 @@
 mod common;
 
 use common::{
-    in_loopback_namespace, peer_dir, python, shipped_config_text, with_a_steady_peer, work_dir,
+    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text,
+    with_a_steady_peer, work_dir,
 };
 use serde_json::Value;
 
@@ -28,8 +29,7 @@ fn run(
     config_extra: &str,
     node_seconds: f64,
 ) -> Outcome {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     with_a_steady_peer(
         tag,
         |k| {

@@ -26,6 +26,7 @@ from PyPI's unitree-sdk2): the motors then run each LowCmd's PD + tau at every p
 usage: mujoco_robot.py --model a1 --out RESULT.json [--duration 10] [--rate 500] [--sdk2]
 """
 import argparse
+import ctypes
 import json
 import math
 import time
@@ -274,6 +275,8 @@ def main():
     # Publish gaps the peer did not schedule (the VM or the scheduler paused it) while commands
     # came: a run with one near the node's sensor timeout cannot judge the node; the tests rerun it.
     last_pub, after_stall, gaps, max_gap = None, False, [], 0.0
+    # A robot's driver locks its memory: page-outs of the shared VM must not stall it.
+    ctypes.CDLL(None, use_errno=True).mlockall(3)  # MCL_CURRENT | MCL_FUTURE; best effort
     started = time.monotonic()
     next_t = started
     while True:

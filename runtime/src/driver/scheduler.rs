@@ -183,6 +183,86 @@ mod tests {
         assert_eq!(st.overruns, 1);
     }
 
+    /// A robot whose state is always there; records the spin windows it is asked to wait in.
+    struct Ready {
+        spec: reflex_hardware::RobotSpec,
+        windows: Vec<SpinWindow>,
+    }
+
+    impl reflex_hardware::Robot for Ready {
+        fn spec(&self) -> &reflex_hardware::RobotSpec {
+            &self.spec
+        }
+        fn activate(&mut self) -> Result<(), reflex_hardware::HwError> {
+            Ok(())
+        }
+        fn deactivate(&mut self) -> Result<(), reflex_hardware::HwError> {
+            Ok(())
+        }
+        fn read(
+            &mut self,
+            _out: &mut reflex_hardware::RobotState,
+        ) -> Result<(), reflex_hardware::HwError> {
+            Ok(())
+        }
+        fn write(
+            &mut self,
+            _cmd: &reflex_hardware::JointCommand,
+        ) -> Result<(), reflex_hardware::HwError> {
+            Ok(())
+        }
+    }
+
+    impl Plant for Ready {
+        fn wait_for_state(&mut self, _deadline_ns: u64, spin: SpinWindow) -> Option<bool> {
+            self.windows.push(spin);
+            Some(true)
+        }
+    }
+
+    #[test]
+    fn robot_triggered_cycles_spin_around_the_next_state_s_due_time() {
+        let spec = reflex_hardware::catalogue::model("a1")
+            .unwrap()
+            .spec()
+            .unwrap();
+        let mut plant = Ready {
+            spec,
+            windows: vec![],
+        };
+        let (period, spin) = (2_000_000, 200_000);
+        let mut s = Scheduler::new(
+            Trigger::RobotState {
+                timeout_ns: 4_000_000,
+                spin_ns: spin,
+            },
+            period,
+        );
+        let mut st = LoopStats::default();
+        s.wait(&mut plant, &mut st);
+        let before = now_ns();
+        s.wait(&mut plant, &mut st);
+        let w = plant.windows[1];
+        // No state yet: park throughout. Then: due one period after the last state's arrival.
+        assert_eq!(plant.windows[0], SpinWindow::NONE);
+        assert_eq!(w.until_ns - w.from_ns, 2 * spin);
+        assert!(
+            w.from_ns + spin <= before + period && w.from_ns + spin + 1_000_000 > before + period
+        );
+        assert_eq!(st.missed_cycles, 0);
+        // spin_for_state_us: 0 never spins.
+        let mut s = Scheduler::new(
+            Trigger::RobotState {
+                timeout_ns: 4_000_000,
+                spin_ns: 0,
+            },
+            period,
+        );
+        s.wait(&mut plant, &mut st);
+        s.wait(&mut plant, &mut st);
+        assert_eq!(plant.windows[3], SpinWindow::NONE);
+    }
+
     #[test]
     fn clock_trigger_advances_one_period_per_cycle() {
         let mut s = Scheduler::new(Trigger::Clock, 1_000);

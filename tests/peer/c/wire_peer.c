@@ -118,15 +118,30 @@ static void on_command(dds_entity_t rd, void *arg) {
         atomic_fetch_add(&late_answers, got);
 }
 
+/* The participant and the three topics both ends use, with their QoS. */
+struct wire {
+    dds_entity_t pp, js_t, imu_t, cmd_t;
+    dds_qos_t *sensor, *reliable;
+};
+
+static struct wire open_wire(void) {
+    struct wire w;
+    w.pp = check("participant", dds_create_participant(DDS_DOMAIN_DEFAULT, NULL, NULL));
+    w.sensor = qos(0, 5);
+    w.reliable = qos(1, 10);
+    w.js_t = check("topic", dds_create_topic(w.pp, &sensor_msgs_msg_dds__JointState__desc,
+                                             "rt/joint_states", w.sensor, NULL));
+    w.imu_t = check("topic", dds_create_topic(w.pp, &sensor_msgs_msg_dds__Imu__desc, "rt/imu/data",
+                                              w.sensor, NULL));
+    w.cmd_t = check("topic", dds_create_topic(w.pp, &std_msgs_msg_dds__Float64MultiArray__desc,
+                                              "rt/joint_commands", w.reliable, NULL));
+    return w;
+}
+
 static int run_robot(double seconds, double rate_hz, const char *out) {
-    dds_entity_t pp = check("participant", dds_create_participant(DDS_DOMAIN_DEFAULT, NULL, NULL));
-    dds_qos_t *sensor = qos(0, 5), *reliable = qos(1, 10);
-    dds_entity_t js_t = check("topic", dds_create_topic(pp, &sensor_msgs_msg_dds__JointState__desc,
-                                                        "rt/joint_states", sensor, NULL));
-    dds_entity_t imu_t = check("topic", dds_create_topic(pp, &sensor_msgs_msg_dds__Imu__desc,
-                                                         "rt/imu/data", sensor, NULL));
-    dds_entity_t cmd_t = check("topic", dds_create_topic(pp, &std_msgs_msg_dds__Float64MultiArray__desc,
-                                                         "rt/joint_commands", reliable, NULL));
+    struct wire w = open_wire();
+    dds_entity_t pp = w.pp, js_t = w.js_t, imu_t = w.imu_t, cmd_t = w.cmd_t;
+    dds_qos_t *sensor = w.sensor, *reliable = w.reliable;
     dds_entity_t js_w = check("writer", dds_create_writer(pp, js_t, sensor, NULL));
     dds_entity_t imu_w = check("writer", dds_create_writer(pp, imu_t, sensor, NULL));
     dds_listener_t *l = dds_create_listener(NULL);
@@ -221,14 +236,9 @@ static void on_joint_state(dds_entity_t rd, void *arg) {
 }
 
 static int run_echo(double seconds, int listener) {
-    dds_entity_t pp = check("participant", dds_create_participant(DDS_DOMAIN_DEFAULT, NULL, NULL));
-    dds_qos_t *sensor = qos(0, 5), *reliable = qos(1, 10);
-    dds_entity_t js_t = check("topic", dds_create_topic(pp, &sensor_msgs_msg_dds__JointState__desc,
-                                                        "rt/joint_states", sensor, NULL));
-    dds_entity_t imu_t = check("topic", dds_create_topic(pp, &sensor_msgs_msg_dds__Imu__desc,
-                                                         "rt/imu/data", sensor, NULL));
-    dds_entity_t cmd_t = check("topic", dds_create_topic(pp, &std_msgs_msg_dds__Float64MultiArray__desc,
-                                                         "rt/joint_commands", reliable, NULL));
+    struct wire w = open_wire();
+    dds_entity_t pp = w.pp, js_t = w.js_t, imu_t = w.imu_t, cmd_t = w.cmd_t;
+    dds_qos_t *sensor = w.sensor, *reliable = w.reliable;
     double tau[NJ] = {0};
     std_msgs_msg_dds__Float64MultiArray_ cmd;
     memset(&cmd, 0, sizeof cmd);
