@@ -6,6 +6,8 @@
 //! module says what a run config holds and which rules apply to it. Faults are declared here and
 //! checked by [`crate::faults`], their one home.
 
+mod checks;
+pub(crate) use checks::check_policy;
 mod ros;
 mod sections;
 mod unitree;
@@ -217,7 +219,7 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
         file: file.to_path_buf(),
         message: e.to_string(),
     })?;
-    sections::check_rates(&mut ck, &c.rates);
+    checks::check_rates(&mut ck, &c.rates);
     match (c.robot.backend, &c.sim, &c.ros) {
         (BackendKind::Sim, None, _) => ck.error(
             "sim",
@@ -225,7 +227,7 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
             "nothing",
         ),
         (BackendKind::Sim, Some(sim), _) => {
-            sections::check_sim(&mut ck, sim, c.rates.control_hz);
+            checks::check_sim(&mut ck, sim, c.rates.control_hz);
             let per_tick = (c.rates.control_hz / c.rates.policy_hz).round().max(1.0) as u64;
             if sim.policy_latency_cycles >= per_tick {
                 ck.error(
@@ -285,15 +287,15 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
             "a unitree section",
         );
     }
-    sections::check_realtime(&mut ck, &c.realtime);
-    sections::check_threads(&mut ck, &c.threads, &c.realtime);
-    sections::check_controller(&mut ck, &c.controller, robot, &spec);
-    sections::check_safety(&mut ck, &c.safety);
+    checks::check_realtime(&mut ck, &c.realtime);
+    checks::check_threads(&mut ck, &c.threads, &c.realtime);
+    checks::check_controller(&mut ck, &c.controller, robot, &spec);
+    checks::check_safety(&mut ck, &c.safety);
     if let Some(p) = &c.policy {
-        sections::check_policy(&mut ck, p);
+        checks::check_policy(&mut ck, p);
     }
     if let Some(t) = &c.teleop {
-        sections::check_teleop(&mut ck, t, c.policy.is_some());
+        checks::check_teleop(&mut ck, t, c.policy.is_some());
     }
     crate::faults::check(&mut ck, c);
     ck.finish()
