@@ -288,6 +288,27 @@ fn check(file: &Path, c: &Config) -> Result<Vec<Finding>, ConfigError> {
         );
     }
     checks::check_realtime(&mut ck, &c.realtime);
+    let spin_us = c.realtime.spin_for_state_us;
+    let robot_triggered = c.unitree.is_some()
+        || c.ros
+            .as_ref()
+            .is_some_and(|r| r.trigger == TriggerKind::RobotState);
+    if spin_us > 0 && !robot_triggered {
+        ck.warn(
+            "realtime.spin_for_state_us",
+            "0 unless cycles are robot-triggered (ros.trigger: robot_state, or the unitree backend): it does nothing here",
+            spin_us,
+        );
+    } else if spin_us > 0 && 2e-6 * spin_us as f64 * c.rates.control_hz >= 1.0 {
+        ck.warn(
+            "realtime.spin_for_state_us",
+            format!(
+                "under half a control period ({:.0} µs): the RT thread would never park",
+                5e5 / c.rates.control_hz
+            ),
+            spin_us,
+        );
+    }
     checks::check_threads(&mut ck, &c.threads, &c.realtime);
     checks::check_controller(&mut ck, &c.controller, robot, &spec);
     checks::check_safety(&mut ck, &c.safety);
@@ -321,6 +342,20 @@ controller:
             Ok(_) => vec![],
             Err(e) => e.findings().iter().map(|f| f.field.clone()).collect(),
         }
+    }
+
+    #[test]
+    fn spinning_for_states_that_never_trigger_a_cycle_is_warned_about() {
+        let warned = |extra: &str| {
+            parse(Path::new("t.yaml"), &format!("{BASE}{extra}"))
+                .unwrap()
+                .warnings
+                .iter()
+                .any(|w| w.field == "realtime.spin_for_state_us")
+        };
+        assert!(!warned(""));
+        // The simulator's lockstep clock starts every cycle itself.
+        assert!(warned("realtime: {spin_for_state_us: 200}\n"));
     }
 
     #[test]
