@@ -167,6 +167,26 @@ impl Checker {
         });
     }
 
+    /// Checks a whole number against `allowed`; the finding says "at most {hi} {unit}" when the
+    /// range starts at 0, else "{lo}–{hi} {unit}". Returns whether it passed.
+    pub fn whole(
+        &mut self,
+        field: &str,
+        v: u64,
+        allowed: std::ops::RangeInclusive<u64>,
+        unit: &str,
+    ) -> bool {
+        if allowed.contains(&v) {
+            return true;
+        }
+        let expected = match (*allowed.start(), *allowed.end()) {
+            (0, hi) => format!("at most {hi} {unit}"),
+            (lo, hi) => format!("{lo}–{hi} {unit}"),
+        };
+        self.error(field, expected, v);
+        false
+    }
+
     /// Records a warning: accepted, but probably not what the user meant.
     pub fn warn(
         &mut self,
@@ -361,6 +381,19 @@ mod tests {
             e,
             "x.yaml: field `rates.control_hz`: expected a rate in (0, 10000] Hz, found NaN\n\
              x.yaml: field `g`: expected a gain ≥ 0, found -1"
+        );
+    }
+
+    #[test]
+    fn whole_numbers_outside_their_range_name_it() {
+        let mut c = Checker::new(Path::new("x.yaml"));
+        assert!(c.whole("a", 50, 0..=50, "cycles") && c.whole("b", 1, 1..=100, "iterations"));
+        assert!(!c.whole("a", 51, 0..=50, "cycles"));
+        assert!(!c.whole("b", 0, 1..=100, "iterations"));
+        assert_eq!(
+            c.finish().unwrap_err().to_string(),
+            "x.yaml: field `a`: expected at most 50 cycles, found 51\n\
+             x.yaml: field `b`: expected 1–100 iterations, found 0"
         );
     }
 

@@ -143,30 +143,30 @@ pub(super) fn check_sim(c: &mut Checker, sim: &SimSection, control_hz: f64) {
     ] {
         c.range(field, v, what, Range::closed(lo, hi), "");
     }
-    if sim.imu_latency_cycles > 50 {
-        c.error(
-            "sim.imu_latency_cycles",
-            "0–50 cycles",
-            sim.imu_latency_cycles,
-        );
-    }
-    if sim.action_delay_cycles > 100 {
-        c.error(
-            "sim.action_delay_cycles",
-            "0–100 cycles",
-            sim.action_delay_cycles,
-        );
-    }
-    if !(1..=100).contains(&sim.solver_iterations) {
-        c.error(
-            "sim.solver_iterations",
-            "1–100 iterations",
-            sim.solver_iterations,
-        );
-    }
-    if !(1..=100).contains(&sim.pgs_iterations) {
-        c.error("sim.pgs_iterations", "1–100 iterations", sim.pgs_iterations);
-    }
+    c.whole(
+        "sim.imu_latency_cycles",
+        sim.imu_latency_cycles as u64,
+        0..=50,
+        "cycles",
+    );
+    c.whole(
+        "sim.action_delay_cycles",
+        sim.action_delay_cycles as u64,
+        0..=100,
+        "cycles",
+    );
+    c.whole(
+        "sim.solver_iterations",
+        sim.solver_iterations as u64,
+        1..=100,
+        "iterations",
+    );
+    c.whole(
+        "sim.pgs_iterations",
+        sim.pgs_iterations as u64,
+        1..=100,
+        "iterations",
+    );
 }
 
 pub(super) fn check_threads(c: &mut Checker, t: &ThreadsSection, rt: &RealtimeSection) {
@@ -234,21 +234,20 @@ pub(super) fn check_threads(c: &mut Checker, t: &ThreadsSection, rt: &RealtimeSe
                     "spin_us on `ros_io` only (the thread that waits for the RT thread's answer)",
                     us,
                 );
-            } else if us > 10_000 {
-                c.error(field("spin_us"), "at most 10000 µs", us);
+            } else {
+                c.whole(&field("spin_us"), us, 0..=10_000, "µs");
             }
         }
     }
 }
 
 pub(super) fn check_realtime(c: &mut Checker, rt: &RealtimeSection) {
-    if rt.spin_for_state_us > 10_000 {
-        c.error(
-            "realtime.spin_for_state_us",
-            "at most 10000 µs",
-            rt.spin_for_state_us,
-        );
-    }
+    c.whole(
+        "realtime.spin_for_state_us",
+        rt.spin_for_state_us,
+        0..=10_000,
+        "µs",
+    );
     if !(0..=99).contains(&rt.priority) {
         c.error(
             "realtime.priority",
@@ -268,13 +267,12 @@ pub(super) fn check_realtime(c: &mut Checker, rt: &RealtimeSection) {
             );
         }
     }
-    if rt.prefault_stack_kib > 8192 {
-        c.error(
-            "realtime.prefault_stack_kib",
-            "at most 8192 KiB",
-            rt.prefault_stack_kib,
-        );
-    }
+    c.whole(
+        "realtime.prefault_stack_kib",
+        rt.prefault_stack_kib as u64,
+        0..=8192,
+        "KiB",
+    );
 }
 
 pub(super) fn check_controller(
@@ -345,13 +343,12 @@ pub(super) fn check_controller(
 }
 
 pub(super) fn check_safety(c: &mut Checker, s: &SafetySection) {
-    if s.max_late_periods > 1000 {
-        c.error(
-            "safety.max_late_periods",
-            "at most 1000 policy periods",
-            s.max_late_periods,
-        );
-    }
+    c.whole(
+        "safety.max_late_periods",
+        s.max_late_periods,
+        0..=1000,
+        "policy periods",
+    );
     let timeout_ok = c.range(
         "safety.sensor_timeout_ms",
         s.sensor_timeout_ms,
@@ -456,13 +453,12 @@ pub(crate) fn check_policy(c: &mut Checker, p: &PolicySection) {
             "(m/s, m/s, rad/s)",
         );
     }
-    if p.command_schedule.len() > 10_000 {
-        c.error(
-            "policy.command_schedule",
-            "at most 10000 steps",
-            p.command_schedule.len(),
-        );
-    }
+    c.whole(
+        "policy.command_schedule",
+        p.command_schedule.len() as u64,
+        0..=10_000,
+        "steps",
+    );
     for (i, step) in p.command_schedule.iter().enumerate() {
         c.range(
             &format!("policy.command_schedule[{i}].at_s"),
@@ -479,13 +475,12 @@ pub(crate) fn check_policy(c: &mut Checker, p: &PolicySection) {
             "(m/s, m/s, rad/s)",
         );
     }
-    if p.onnxruntime.warmup_runs > 1000 {
-        c.error(
-            "policy.onnxruntime.warmup_runs",
-            "at most 1000 warm-up inferences",
-            p.onnxruntime.warmup_runs,
-        );
-    }
+    c.whole(
+        "policy.onnxruntime.warmup_runs",
+        p.onnxruntime.warmup_runs as u64,
+        0..=1000,
+        "warm-up inferences",
+    );
     c.range(
         "policy.onnxruntime.load_timeout_s",
         p.onnxruntime.load_timeout_s,
