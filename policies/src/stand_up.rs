@@ -15,6 +15,9 @@ pub struct StandUp {
     gains: PdGains,
     duration_s: f64,
     standing: bool,
+    /// Loop time of the first update since the last reset: the ramp is timed from there (a
+    /// reset after an e-stop stands the robot up over `duration_s` again, not at once).
+    started_s: Option<f64>,
 }
 
 impl StandUp {
@@ -40,6 +43,7 @@ impl StandUp {
             gains,
             duration_s,
             standing: false,
+            started_s: None,
         })
     }
 }
@@ -55,6 +59,7 @@ impl Controller for StandUp {
         self.start_rad.copy_from_slice(&state.joints.position_rad);
         self.target_rad.copy_from_slice(&state.joints.position_rad);
         self.standing = false;
+        self.started_s = None;
     }
 
     fn update(
@@ -63,8 +68,10 @@ impl Controller for StandUp {
         _state: &RobotState,
         cmd: &mut JointCommand,
     ) -> Result<(), ControlFault> {
-        if tick.policy_tick || tick.cycle == 0 {
-            let s = smoothstep(tick.time_s / self.duration_s);
+        let started = *self.started_s.get_or_insert(tick.time_s);
+        if tick.policy_tick || tick.time_s == started {
+            let elapsed_s = tick.time_s - started;
+            let s = smoothstep(elapsed_s / self.duration_s);
             for ((t, a), b) in self
                 .target_rad
                 .iter_mut()
@@ -73,7 +80,7 @@ impl Controller for StandUp {
             {
                 *t = a + s * (b - a);
             }
-            self.standing = tick.time_s >= self.duration_s;
+            self.standing = elapsed_s >= self.duration_s;
         }
         write_pd(&self.target_rad, &self.gains, cmd);
         Ok(())
@@ -85,5 +92,47 @@ impl Controller for StandUp {
         } else {
             Phase::StandingUp
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reflex_hardware::catalogue;
+
+    #[test]
+    fn a_reset_ramps_up_again_from_where_the_robot_lies() {
+        let spec = catalogue::model("a1").unwrap().spec().unwrap();
+        let n = spec.num_joints();
+        let mut c = StandUp::new(
+            vec![1.0; n],
+            PdGains {
+                kp: vec![60.0; n],
+                kd: vec![5.0; n],
+            },
+            1.0,
+        )
+        .unwrap();
+        let mut state = RobotState::new(&spec);
+        let mut cmd = JointCommand::new(&spec);
+        let tick = |t: f64| Tick {
+            cycle: (t * 100.0) as u64,
+            time_s: t,
+            period_s: 0.01,
+            policy_tick: true,
+        };
+        c.reset(&state);
+        c.update(&tick(0.0), &state, &mut cmd).unwrap();
+        c.update(&tick(1.0), &state, &mut cmd).unwrap();
+        assert_eq!((cmd.position_rad[0], c.phase()), (1.0, Phase::Holding));
+        // An e-stop laid it down at 0.2 rad; reset at 7 s: the ramp starts over from there.
+        state.joints.position_rad.fill(0.2);
+        c.reset(&state);
+        c.update(&tick(7.0), &state, &mut cmd).unwrap();
+        assert_eq!((cmd.position_rad[0], c.phase()), (0.2, Phase::StandingUp));
+        c.update(&tick(7.5), &state, &mut cmd).unwrap();
+        assert!((cmd.position_rad[0] - 0.6).abs() < 1e-12, "halfway");
+        c.update(&tick(8.0), &state, &mut cmd).unwrap();
+        assert_eq!((cmd.position_rad[0], c.phase()), (1.0, Phase::Holding));
     }
 }
