@@ -12,6 +12,7 @@
 
 pub mod catalogue;
 mod command;
+pub mod operator;
 #[cfg(feature = "bridge")]
 pub mod ros;
 pub mod shapes;
@@ -21,6 +22,7 @@ mod state;
 pub mod unitree;
 
 pub use command::JointCommand;
+pub use operator::{monotonic_ns, OperatorInputs};
 pub use spec::{JointLimits, RobotKind, RobotSpec};
 pub use state::{roll_pitch_rad, EndEffectorState, GroundTruth, ImuState, JointStates, RobotState};
 

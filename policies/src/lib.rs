@@ -11,6 +11,7 @@ pub mod cartesian;
 pub mod command;
 pub mod fallback;
 pub mod fit;
+pub mod intervention;
 mod joint_pd;
 pub mod manifest;
 pub mod mlp;

@@ -14,6 +14,7 @@ use nalgebra::{Quaternion, UnitQuaternion};
 use reflex_hardware::{RobotSpec, RobotState};
 
 use crate::cartesian::{clip_to_box, EeTarget};
+use crate::intervention::HumanAction;
 use crate::manifest::{EeActionDecl, Manifest, ModelDecl, PolicyKind};
 use crate::observation::{check_kind_fits_robot, JointActionMap, ObservationBuilder};
 use crate::onnx::{OnnxError, OnnxModel, ProviderReport, SessionOptions};
@@ -32,8 +33,13 @@ pub struct PolicyTarget {
     pub kd: Vec<f64>,
     /// End-effector target (manipulation policies).
     pub ee: Option<EeTarget>,
-    /// The composed action in policy order (before scaling): what the robot executes.
+    /// The composed action in policy order (before scaling): what the robot executes — the
+    /// human's on the axes a human controls while intervening.
     pub action: Vec<f32>,
+    /// The policy's own action (policy order): equal to `action` unless a human intervened.
+    pub policy_action: Vec<f32>,
+    /// A human's action replaced the policy's in this tick.
+    pub intervention: bool,
     /// Base action of a residual policy (policy order), for inspection.
     pub base_action: Vec<f32>,
     /// Inference time of this tick (ns), all models included.
@@ -56,6 +62,8 @@ impl PolicyTarget {
                 gripper: 0.0,
             }),
             action: vec![0.0; action_len],
+            policy_action: vec![0.0; action_len],
+            intervention: false,
             base_action: vec![0.0; action_len],
             inference_ns: 0,
             command: [0.0; 3],
@@ -71,6 +79,8 @@ impl PolicyTarget {
         self.kd.copy_from_slice(&other.kd);
         self.ee = other.ee;
         self.action.copy_from_slice(&other.action);
+        self.policy_action.copy_from_slice(&other.policy_action);
+        self.intervention = other.intervention;
         self.base_action.copy_from_slice(&other.base_action);
         self.inference_ns = other.inference_ns;
         self.command = other.command;
@@ -295,6 +305,18 @@ impl OnnxPolicy {
     /// One policy tick: builds the observation from `state`, runs the model(s), writes the
     /// target into `out` (all fields but `seq`).
     pub fn step(&mut self, state: &RobotState, out: &mut PolicyTarget) -> Result<(), OnnxError> {
+        self.step_with(state, out, None)
+    }
+
+    /// [`Self::step`], with a human's action (end-effector policies) replacing the policy's on
+    /// the axes the human controls: the executed action is then the human's, and it is what
+    /// the next observation's `last_action` sees.
+    pub fn step_with(
+        &mut self,
+        state: &RobotState,
+        out: &mut PolicyTarget,
+        human: Option<&HumanAction>,
+    ) -> Result<(), OnnxError> {
         let t0 = std::time::Instant::now();
         self.obs
             .build(state, &self.command, &self.last_action, &mut self.obs_buf);
@@ -341,6 +363,16 @@ impl OnnxPolicy {
         // the RT supervisor refuses it in the cycle it arrives and hands over to the fallback.
         if let ActionOut::Joint(map) = &self.out {
             map.clip(&mut out.action);
+        }
+        out.policy_action.copy_from_slice(&out.action);
+        out.intervention = false;
+        if let (Some(h), ActionOut::Ee(_)) = (human, &self.out) {
+            for ((a, h), on) in out.action.iter_mut().zip(h.action).zip(h.axes) {
+                if on {
+                    *a = h;
+                }
+            }
+            out.intervention = true;
         }
         self.last_action.copy_from_slice(&out.action);
         match &self.out {

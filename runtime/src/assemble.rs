@@ -4,12 +4,15 @@
 //! runs on the RT thread.
 
 use reflex_hardware::catalogue::RobotModel;
-use reflex_hardware::ros::teleop::{Teleop, TeleopConfig};
-use reflex_hardware::ros::{AcceptFrom, BridgeConfig, Plausibility, RosRobot, StampPolicy};
-use reflex_hardware::RobotSpec;
+use std::sync::Arc;
+
+use reflex_hardware::ros::teleop::{JoyInput, LockInput, Teleop, TeleopConfig, TwistInput};
+use reflex_hardware::ros::{BridgeConfig, Plausibility, RosRobot, StampPolicy};
+use reflex_hardware::{OperatorInputs, RobotSpec};
 use reflex_policies::cartesian::{CartesianImpedance, Chain, ImpedanceGains};
 use reflex_policies::command::CommandSource;
 use reflex_policies::fallback::CertifiedFallback;
+use reflex_policies::intervention::{Intervention, InterventionConfig, EE_AXES};
 use reflex_policies::manifest::{Manifest, PolicyKind};
 use reflex_policies::onnx::{self, SessionOptions};
 use reflex_policies::policy::OnnxPolicy;
@@ -170,6 +173,8 @@ pub struct LoadedPolicy {
     pub interpolate: bool,
     /// Where its velocity command comes from.
     pub commands: CommandSource,
+    /// A human's take-over (a `teleop.ee_twist` section).
+    pub intervention: Option<Intervention>,
 }
 
 /// The ONNX Runtime options of a config's `policy.onnxruntime` section.
@@ -284,6 +289,7 @@ pub fn build_policy(
         .is_some_and(|a| a.interpolate);
     let impedance = impedance(cfg, cfg.robot(), spec, &manifest)?;
     let commands = command_source(cfg, &manifest);
+    let intervention = intervention(cfg, &manifest)?;
     let mut policy = load_within(cfg, manifest, spec)?;
     if let Some(cmd) = p.command {
         policy.command = cmd;
@@ -293,6 +299,7 @@ pub fn build_policy(
         impedance,
         interpolate,
         commands,
+        intervention,
     }))
 }
 
@@ -382,56 +389,122 @@ fn domain_id(configured: Option<u16>) -> u16 {
         .unwrap_or(0)
 }
 
-/// The teleop node's settings, when the config asks for a velocity-command topic.
+/// The teleop node's settings, when the config has a `teleop:` section with any input.
 pub fn teleop_config(cfg: &LoadedConfig, remaps: &[(String, String)]) -> Option<TeleopConfig> {
     let t = cfg.config.teleop.as_ref()?;
-    let tw = t.twist.as_ref()?;
-    let domain_id = domain_id(t.domain_id);
+    if t.twist.is_none() && t.joy.is_none() && t.ee_twist.is_none() && t.estop.is_none() {
+        return None;
+    }
     let namespace = remaps
         .iter()
         .find(|(k, _)| k == "__ns")
-        .map_or("/".to_string(), |(_, v)| v.clone());
+        .map_or("/", |(_, v)| v.as_str());
+    let ms = |v: f64| (v * 1e6) as u64;
+    // Velocity commands beyond 10 m/s or rad/s, device readings beyond 10 full scales: absurd.
+    let max_magnitude = 10.0;
+    let deadman = t
+        .twist
+        .as_ref()
+        .filter(|tw| tw.require_enable_button)
+        .map(|tw| tw.enable_button as usize);
     Some(TeleopConfig {
-        node: BridgeConfig {
-            node_name: t.node_name.clone(),
+        node: BridgeConfig::node_only(
+            &t.node_name,
             namespace,
-            domain_id,
-            only_loopback: t.only_loopback,
-            network_address: None,
-            joint_states_topic: String::new(),
-            imu_topic: None,
-            odometry_topic: None,
-            wrench_topic: None,
-            command_topic: String::new(),
-            command_interface: reflex_hardware::ros::CommandInterface::PositionArray,
-            diagnostics_topic: String::new(),
-            diagnostics_hz: 1.0,
-            stamps: StampPolicy {
-                max_age_s: 0.0,
-                max_lead_s: 0.0,
-            },
-            plausibility: Plausibility::default(),
-            accept_from: AcceptFrom::Any,
-            remaps: remaps
+            domain_id(t.domain_id),
+            t.only_loopback,
+            remaps
                 .iter()
                 .filter(|(k, _)| !k.starts_with("__"))
                 .cloned()
                 .collect(),
-            spin_for_command_us: 0,
-        },
-        twist_topic: tw.topic.clone(),
-        max_rate_hz: tw.max_rate_hz,
-        max_magnitude: 10.0,
+        ),
+        twist: t.twist.as_ref().map(|tw| TwistInput {
+            topic: tw.topic.clone(),
+            stamped: tw.stamped,
+            max_rate_hz: tw.max_rate_hz,
+            max_magnitude,
+        }),
+        ee_twist: t.ee_twist.as_ref().map(|e| TwistInput {
+            topic: e.topic.clone(),
+            stamped: e.stamped,
+            max_rate_hz: e.max_rate_hz,
+            max_magnitude,
+        }),
+        joy: t.joy.as_ref().map(|j| JoyInput {
+            topic: j.topic.clone(),
+            max_rate_hz: j.max_rate_hz,
+            enable_button: deadman,
+            timeout_ns: ms(j.timeout_ms),
+        }),
+        lock: t.estop.as_ref().map(|e| LockInput {
+            topic: e.topic.clone(),
+            reset_topic: e.reset_topic.clone(),
+            heartbeat_timeout_ns: e.heartbeat_timeout_ms.map(ms),
+            max_rate_hz: e.max_rate_hz,
+        }),
+        max_age_ns: ms(t.max_age_ms),
     })
 }
 
-/// Starts the teleop node the config describes (its I/O thread starts here).
-pub fn build_teleop(cfg: &LoadedConfig, tc: &TeleopConfig) -> Result<Teleop, RunError> {
+/// Starts the teleop node the config describes (its I/O thread starts here), acting on
+/// `operator` (e-stop, reset).
+pub fn build_teleop(
+    cfg: &LoadedConfig,
+    tc: &TeleopConfig,
+    operator: Arc<OperatorInputs>,
+) -> Result<Teleop, RunError> {
     #[cfg(feature = "dds")]
-    let r = Teleop::start(tc, reflex_hardware::ros::dds::spawn_teleop);
+    let r = Teleop::start(tc, operator, reflex_hardware::ros::dds::spawn_teleop);
     #[cfg(not(feature = "dds"))]
-    let r: Result<Teleop, _> = Err(reflex_hardware::ros::BridgeError::NotCompiled("dds"));
+    let r: Result<Teleop, _> = {
+        let _ = operator;
+        Err(reflex_hardware::ros::BridgeError::NotCompiled("dds"))
+    };
     r.map_err(|e| RunError::Bridge(format!("{}: teleop: {e}", cfg.file.display())))
+}
+
+/// The human intervention of a `teleop.ee_twist` section, refused unless the policy acts on
+/// the end effector (a 7-D action: manipulation, or residual over manipulation).
+pub fn intervention(
+    cfg: &LoadedConfig,
+    manifest: &Manifest,
+) -> Result<Option<Intervention>, RunError> {
+    let Some(e) = cfg.config.teleop.as_ref().and_then(|t| t.ee_twist.as_ref()) else {
+        return Ok(None);
+    };
+    if manifest.action_space() != PolicyKind::Manipulation {
+        return Err(cfg
+            .invalid(
+                "teleop.ee_twist",
+                "a policy with an end-effector action (manipulation, or residual over it)",
+                format!(
+                    "a {:?} action in {}",
+                    manifest.action_space(),
+                    manifest.file.display()
+                ),
+            )
+            .into());
+    }
+    let ms = |v: f64| (v * 1e6) as u64;
+    let mut axes = [false; 7];
+    for a in &e.axes {
+        if let Some(i) = EE_AXES.iter().position(|x| x == a) {
+            axes[i] = true;
+        }
+    }
+    let button = |b: Option<u32>| b.map(|b| b as usize);
+    Ok(Some(Intervention::new(InterventionConfig {
+        linear_scale: e.linear_scale,
+        angular_scale: e.angular_scale,
+        threshold: e.threshold,
+        hold_ns: ms(e.hold_ms),
+        timeout_ns: ms(e.timeout_ms),
+        axes,
+        close_button: button(e.gripper_close_button),
+        open_button: button(e.gripper_open_button),
+        intervene_button: button(e.intervene_button),
+    })))
 }
 
 /// The bridge settings of a config's `ros:` section, with `remaps` from `--ros-args`.

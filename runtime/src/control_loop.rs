@@ -7,7 +7,7 @@
 //! the policy thread handles a tick); its work is bounded by the controllers'. `tests/` proves
 //! the no-allocation part with a counting global allocator, through the run driver.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use reflex_hardware::{HwError, JointCommand, Robot, RobotSpec, RobotState};
@@ -19,17 +19,7 @@ use crate::rt::now_ns;
 use crate::stats::LoopStats;
 use crate::supervisor::{Cause, Commander, Mode, Supervisor, SupervisorConfig};
 
-/// Inputs from the operator (or a scripted fault) that any thread may set; the RT thread reads
-/// them at the start of each cycle.
-#[derive(Debug, Default)]
-pub struct OperatorInputs {
-    /// E-stop held: safe stop until released and reset.
-    pub estop: AtomicBool,
-    /// A reset back to the policy was requested (consumed by the next cycle).
-    pub reset: AtomicBool,
-    /// A fallback drill was requested (consumed by the next cycle).
-    pub drill: AtomicBool,
-}
+pub use reflex_hardware::OperatorInputs;
 
 /// A learned policy as the RT thread executes it: the hand-off link and the target tracker.
 pub struct PolicyStage {
@@ -53,6 +43,14 @@ pub struct ControlLoop<R: Robot> {
     period_s: f64,
     policy_decimation: u64,
     operator: Arc<OperatorInputs>,
+    /// The engagement stamp of the last e-stop acted on (0: none).
+    estop_acted_on_ns: u64,
+    /// CLOCK_MONOTONIC at the start of the previous cycle (0: none yet).
+    previous_cycle_ns: u64,
+    /// The e-stop flag as the previous cycle saw it.
+    estop_was_on: bool,
+    /// (start of the cycle that first saw the flag, start of the one before).
+    estop_first_seen: (u64, u64),
     /// CLOCK_MONOTONIC at the first cycle when loop time is wall time (robot-triggered loops,
     /// whose cycles are not evenly spaced); `None`: loop time is cycles × period.
     wall_clock_origin: Option<Option<u64>>,
@@ -62,7 +60,9 @@ pub struct ControlLoop<R: Robot> {
 
 impl<R: Robot> ControlLoop<R> {
     /// A loop at `control_hz` whose policy ticks every `policy_decimation` cycles. `startup`
-    /// commands until the policy (if any) takes over, `fallback` in FALLBACK mode.
+    /// commands until the policy (if any) takes over, `fallback` in FALLBACK mode; `operator`
+    /// carries the e-stop, reset and drill inputs any thread may set.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         robot: R,
         startup: Box<dyn Controller>,
@@ -71,6 +71,7 @@ impl<R: Robot> ControlLoop<R> {
         safety: SupervisorConfig,
         control_hz: f64,
         policy_decimation: u64,
+        operator: Arc<OperatorInputs>,
     ) -> Self {
         let spec = robot.spec().clone();
         Self {
@@ -84,7 +85,11 @@ impl<R: Robot> ControlLoop<R> {
             spec,
             period_s: 1.0 / control_hz,
             policy_decimation: policy_decimation.max(1),
-            operator: Arc::new(OperatorInputs::default()),
+            operator,
+            estop_acted_on_ns: 0,
+            previous_cycle_ns: 0,
+            estop_was_on: false,
+            estop_first_seen: (0, 0),
             wall_clock_origin: None,
             stats: LoopStats::default(),
         }
@@ -150,14 +155,35 @@ impl<R: Robot> ControlLoop<R> {
         };
         let sup = &mut self.supervisor;
         // Explicit inputs first.
-        if self.operator.estop.load(Ordering::Relaxed) {
+        let op = &self.operator;
+        let estop = op.estop.load(Ordering::Acquire);
+        if estop {
             sup.switch(n, Mode::SafeStop, Cause::EStop);
+            if !self.estop_was_on {
+                self.estop_first_seen = (t0, self.previous_cycle_ns);
+            }
+            // The engagement's stamp is taken just after the flag is set: a cycle that started
+            // after it and did not act on it would be late.
+            let engaged = op.estop_engaged_ns.load(Ordering::Acquire);
+            if engaged != 0 && engaged != self.estop_acted_on_ns {
+                self.estop_acted_on_ns = engaged;
+                let (seen, previous) = self.estop_first_seen;
+                let st = &mut self.stats;
+                st.estops_seen += 1;
+                st.estops_seen_late += u64::from(previous > engaged);
+                st.estop_max_reaction_ns =
+                    st.estop_max_reaction_ns.max(seen.saturating_sub(engaged));
+            }
+        } else if op.heartbeat_lost(t0) {
+            sup.switch(n, Mode::SafeStop, Cause::EStopHeartbeat);
         } else if self.operator.reset.swap(false, Ordering::Relaxed) && sup.mode() != Mode::Policy {
             sup.switch(n, Mode::Policy, Cause::Reset);
             if sup.commander() == Commander::StartUp {
                 self.startup.reset(&self.state);
             }
         }
+        self.previous_cycle_ns = t0;
+        self.estop_was_on = estop;
         if self.operator.drill.swap(false, Ordering::Relaxed) && sup.mode() == Mode::Policy {
             sup.switch(n, Mode::Fallback, Cause::Drill);
         }

@@ -14,9 +14,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use reflex_hardware::ros::teleop::{monotonic_ns, TwistSample};
+use reflex_hardware::ros::teleop::{monotonic_ns, HumanSample, TwistSample};
 use reflex_hardware::RobotState;
 use reflex_policies::command::{CommandSource, LiveCommand};
+use reflex_policies::intervention::{HumanInput, Intervention};
 use reflex_policies::policy::{OnnxPolicy, PolicyTarget};
 use reflex_policies::Tick;
 use serde::Serialize;
@@ -120,6 +121,9 @@ pub struct PolicyThreadReport {
     pub errors: u64,
     /// The first error message, if any.
     pub first_error: Option<String>,
+    /// Human take-overs (a `teleop.ee_twist` section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interventions: Option<InterventionReport>,
 }
 
 /// Timing the policy thread needs from the loop.
@@ -159,6 +163,45 @@ pub struct Commands {
     pub source: CommandSource,
     /// The teleop node's newest velocity command.
     pub live: Option<Output<TwistSample>>,
+    /// The human's end-effector twist and buttons, and the logic that decides when the human
+    /// takes over.
+    pub human: Option<(Output<HumanSample>, Intervention)>,
+}
+
+/// Most intervention spans a report lists (the count of intervention ticks is exact).
+pub const MAX_INTERVENTION_SPANS: usize = 1024;
+
+/// A stretch of consecutive policy ticks in which a human's action was executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InterventionSpan {
+    /// First tick.
+    pub from_tick: u64,
+    /// Last tick.
+    pub to_tick: u64,
+}
+
+/// What the humans did over a run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InterventionReport {
+    /// Policy ticks whose executed action was a human's.
+    pub ticks: u64,
+    /// The stretches of them, in order (the first [`MAX_INTERVENTION_SPANS`]).
+    pub spans: Vec<InterventionSpan>,
+}
+
+impl InterventionReport {
+    fn record(&mut self, tick: u64) {
+        self.ticks += 1;
+        let n = self.spans.len();
+        match self.spans.last_mut() {
+            Some(s) if s.to_tick + 1 == tick => s.to_tick = tick,
+            _ if n < MAX_INTERVENTION_SPANS => self.spans.push(InterventionSpan {
+                from_tick: tick,
+                to_tick: tick,
+            }),
+            _ => {}
+        }
+    }
 }
 
 /// Starts the policy thread. Returns it and the RT side's link.
@@ -193,6 +236,10 @@ pub fn spawn(
         let mut inference = LatencyHistogram::new();
         let mut tick_hist = LatencyHistogram::new();
         let (mut ticks, mut errors, mut first_error) = (0u64, 0u64, None);
+        let mut interventions = commands.human.as_ref().map(|_| InterventionReport {
+            spans: Vec::with_capacity(MAX_INTERVENTION_SPANS),
+            ..Default::default()
+        });
         let mut next_tick = 0u64;
         while !shared.stop.load(Ordering::Acquire) {
             if lockstep {
@@ -240,16 +287,32 @@ pub fn spawn(
                     command: [s.linear_m_s[0], s.linear_m_s[1], s.angular_rad_s[2]],
                 }
             });
-            policy.command = commands.source.at(tick_s, live.as_ref(), monotonic_ns());
+            let now = monotonic_ns();
+            policy.command = commands.source.at(tick_s, live.as_ref(), now);
+            let human = commands.human.as_mut().and_then(|(h, iv)| {
+                let s = h.read();
+                let input = HumanInput {
+                    twist: s.twist,
+                    twist_at_ns: (s.twist_seq > 0).then_some(s.twist_received_ns),
+                    buttons: s.buttons,
+                    buttons_at_ns: (s.joy_seq > 0).then_some(s.joy_received_ns),
+                };
+                iv.decide(&input, now)
+            });
             if let Some(s) = faults.freeze_at(seq) {
                 if !lockstep {
                     // A real stall: the thread is stuck for the whole window.
                     sleep_until_ns(t0 + s.ticks * timing.decimation * timing.period_ns);
                 }
             } else {
-                match policy.step(&snap.state, &mut work) {
+                match policy.step_with(&snap.state, &mut work, human.as_ref()) {
                     Ok(()) => {
                         work.seq = seq;
+                        if work.intervention {
+                            if let Some(r) = interventions.as_mut() {
+                                r.record(seq);
+                            }
+                        }
                         if faults.non_finite_ticks.contains(&seq) {
                             // Injected: the model "emits" NaN; the RT supervisor must catch it.
                             work.action.fill(f32::NAN);
@@ -290,6 +353,7 @@ pub fn spawn(
             tick_us: tick_hist.summary_us(),
             errors,
             first_error,
+            interventions,
         }
     })?;
     let link = PolicyLink {

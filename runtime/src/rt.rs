@@ -19,7 +19,7 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 /// Nanoseconds on CLOCK_MONOTONIC. vDSO-backed: no syscall, no allocation.
 #[inline]
 pub fn now_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
+    reflex_hardware::monotonic_ns()
 }
 
 /// Sleeps until CLOCK_MONOTONIC reaches `deadline_ns` (clock_nanosleep with TIMER_ABSTIME):

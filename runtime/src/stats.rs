@@ -116,4 +116,12 @@ pub struct LoopStats {
     pub missed_cycles: u64,
     /// Compute time of the last cycle (ns).
     pub last_compute_ns: u64,
+    /// E-stops engaged from outside the loop (the lock topic, scripted ones) and acted on.
+    pub estops_seen: u64,
+    /// Of those, how many were acted on later than the first cycle that started after the
+    /// e-stop was engaged (0 is the contract).
+    pub estops_seen_late: u64,
+    /// Longest time from an e-stop's engagement to the start of the cycle that acted on it
+    /// (ns): at most one period while no cycle overruns.
+    pub estop_max_reaction_ns: u64,
 }

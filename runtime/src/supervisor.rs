@@ -55,6 +55,8 @@ pub enum Cause {
     Attitude,
     /// The e-stop input.
     EStop,
+    /// The e-stop lock topic's heartbeat went silent.
+    EStopHeartbeat,
     /// The fallback's own command was not usable.
     FallbackFault,
     /// Explicit reset back to the policy.
@@ -90,6 +92,7 @@ impl Cause {
             Cause::TorqueSaturated => "torque_saturated",
             Cause::Attitude => "attitude",
             Cause::EStop => "e_stop",
+            Cause::EStopHeartbeat => "e_stop_heartbeat",
             Cause::FallbackFault => "fallback_fault",
             Cause::Reset => "reset",
             Cause::Drill => "drill",

@@ -6,7 +6,7 @@ all types @final (ROS 2 IDL structs are final); keyless; XCDR1 (plain CDR, 8-byt
 from dataclasses import dataclass, field
 from cyclonedds.idl import IdlStruct
 import cyclonedds.idl.annotations as annotate
-from cyclonedds.idl.types import int32, uint32, uint8, float64, sequence, array
+from cyclonedds.idl.types import int32, uint32, uint8, float32, float64, sequence, array
 
 
 # ---- builtin_interfaces ----
@@ -25,6 +25,18 @@ class Duration(IdlStruct, typename="builtin_interfaces::msg::dds_::Duration_"):
 
 
 # ---- std_msgs ----
+@dataclass
+@annotate.final
+class Bool(IdlStruct, typename="std_msgs::msg::dds_::Bool_"):
+    data: bool = False
+
+
+@dataclass
+@annotate.final
+class Empty(IdlStruct, typename="std_msgs::msg::dds_::Empty_"):
+    structure_needs_at_least_one_member: uint8 = 0
+
+
 @dataclass
 @annotate.final
 class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
@@ -103,6 +115,13 @@ class Twist(IdlStruct, typename="geometry_msgs::msg::dds_::Twist_"):
 
 @dataclass
 @annotate.final
+class TwistStamped(IdlStruct, typename="geometry_msgs::msg::dds_::TwistStamped_"):
+    header: Header = field(default_factory=Header)
+    twist: Twist = field(default_factory=Twist)
+
+
+@dataclass
+@annotate.final
 class TwistWithCovariance(IdlStruct, typename="geometry_msgs::msg::dds_::TwistWithCovariance_"):
     twist: Twist = field(default_factory=Twist)
     covariance: array[float64, 36] = field(default_factory=lambda: [0.0] * 36)
@@ -123,6 +142,14 @@ class WrenchStamped(IdlStruct, typename="geometry_msgs::msg::dds_::WrenchStamped
 
 
 # ---- sensor_msgs ----
+@dataclass
+@annotate.final
+class Joy(IdlStruct, typename="sensor_msgs::msg::dds_::Joy_"):
+    header: Header = field(default_factory=Header)
+    axes: sequence[float32] = field(default_factory=list)
+    buttons: sequence[int32] = field(default_factory=list)
+
+
 @dataclass
 @annotate.final
 class JointState(IdlStruct, typename="sensor_msgs::msg::dds_::JointState_"):

@@ -16,15 +16,16 @@ use serde::Serialize;
 
 use crate::ros::bridge::IoSide;
 use crate::ros::mapping::CommandMessage;
+use crate::ros::msg::builtin_interfaces::Time;
 use crate::ros::msg::diagnostic_msgs::DiagnosticArray;
-use crate::ros::msg::geometry_msgs::Twist;
 use crate::ros::msg::geometry_msgs::WrenchStamped;
+use crate::ros::msg::geometry_msgs::{Twist, TwistStamped};
 use crate::ros::msg::nav_msgs::Odometry;
-use crate::ros::msg::sensor_msgs::{Imu, JointState};
-use crate::ros::msg::std_msgs::Float64MultiArray;
+use crate::ros::msg::sensor_msgs::{Imu, JointState, Joy};
+use crate::ros::msg::std_msgs::{Bool, Empty, Float64MultiArray};
 use crate::ros::msg::trajectory_msgs::JointTrajectory;
 use crate::ros::publishers::WriterGuid;
-use crate::ros::teleop::{monotonic_ns, TeleopConfig, TeleopIo};
+use crate::ros::teleop::{monotonic_ns, TeleopConfig, TeleopIo, TwistInput};
 use crate::ros::{BridgeConfig, BridgeError};
 
 fn err(what: &str, e: impl std::fmt::Debug) -> BridgeError {
@@ -64,9 +65,31 @@ fn subscribe<M: DeserializeOwned + 'static>(
     pkg: &str,
     ty: &str,
 ) -> Result<ros2_client::Subscription<M>, BridgeError> {
+    subscribe_with(node, cfg, topic, pkg, ty, &sensor_qos())
+}
+
+/// A reliable subscription (matches only reliable writers): for messages that must not be lost.
+fn subscribe_reliable<M: DeserializeOwned + 'static>(
+    node: &mut Node,
+    cfg: &BridgeConfig,
+    topic: &str,
+    pkg: &str,
+    ty: &str,
+) -> Result<ros2_client::Subscription<M>, BridgeError> {
+    subscribe_with(node, cfg, topic, pkg, ty, &reliable_qos())
+}
+
+fn subscribe_with<M: DeserializeOwned + 'static>(
+    node: &mut Node,
+    cfg: &BridgeConfig,
+    topic: &str,
+    pkg: &str,
+    ty: &str,
+    qos: &QosProfile,
+) -> Result<ros2_client::Subscription<M>, BridgeError> {
     let full = cfg.resolve(topic);
     let t = node
-        .create_topic(&name(&full)?, MessageTypeName::new(pkg, ty), &sensor_qos())
+        .create_topic(&name(&full)?, MessageTypeName::new(pkg, ty), qos)
         .map_err(|e| err(&format!("topic {full}"), e))?;
     node.create_subscription::<M>(&t, None)
         .map_err(|e| err(&format!("subscription {full}"), e))
@@ -257,20 +280,92 @@ fn io_interface(io: &IoSide) -> bool {
     io.interface_is_trajectory()
 }
 
-/// Starts a teleop node: its own participant, a `geometry_msgs/Twist` subscription and an I/O
-/// thread that validates each message into the teleop slot until the owner stops it.
+/// What the teleop node's subscriptions deliver, as one stream.
+enum TeleopInbound {
+    Twist(Twist, Option<Time>),
+    EeTwist(Twist, Option<Time>),
+    Joy(Joy),
+    Lock(bool),
+    Reset,
+}
+
+type Inbound<'a> = std::pin::Pin<Box<dyn futures::Stream<Item = TeleopInbound> + Send + 'a>>;
+
+/// A twist input's subscription: `Twist` or `TwistStamped`.
+enum TwistSub {
+    Plain(ros2_client::Subscription<Twist>),
+    Stamped(ros2_client::Subscription<TwistStamped>),
+}
+
+impl TwistSub {
+    fn new(node: &mut Node, cfg: &BridgeConfig, input: &TwistInput) -> Result<Self, BridgeError> {
+        Ok(if input.stamped {
+            TwistSub::Stamped(subscribe(
+                node,
+                cfg,
+                &input.topic,
+                "geometry_msgs",
+                "TwistStamped",
+            )?)
+        } else {
+            TwistSub::Plain(subscribe(
+                node,
+                cfg,
+                &input.topic,
+                "geometry_msgs",
+                "Twist",
+            )?)
+        })
+    }
+
+    fn stream(&self, wrap: fn(Twist, Option<Time>) -> TeleopInbound) -> Inbound<'_> {
+        match self {
+            TwistSub::Plain(s) => Box::pin(
+                s.async_stream()
+                    .filter_map(move |m| async move { m.ok().map(|(m, _)| wrap(m, None)) }),
+            ),
+            TwistSub::Stamped(s) => Box::pin(s.async_stream().filter_map(move |m| async move {
+                m.ok().map(|(m, _)| wrap(m.twist, Some(m.header.stamp)))
+            })),
+        }
+    }
+}
+
+/// Starts a teleop node: its own participant, a subscription per configured input and an I/O
+/// thread that validates each message into the teleop slots (and the operator inputs) until
+/// the owner stops it. Lock and reset are subscribed reliable: an e-stop is never a best-effort
+/// sample.
 pub fn spawn_teleop(
     cfg: TeleopConfig,
     mut io: TeleopIo,
 ) -> Result<JoinHandle<Result<(), String>>, BridgeError> {
     let (context, mut node) = node(&cfg.node)?;
-    let twist = subscribe::<Twist>(
-        &mut node,
-        &cfg.node,
-        &cfg.twist_topic,
-        "geometry_msgs",
-        "Twist",
-    )?;
+    let n = &cfg.node;
+    let twist = cfg
+        .twist
+        .as_ref()
+        .map(|t| TwistSub::new(&mut node, n, t))
+        .transpose()?;
+    let ee_twist = cfg
+        .ee_twist
+        .as_ref()
+        .map(|t| TwistSub::new(&mut node, n, t))
+        .transpose()?;
+    let joy = cfg
+        .joy
+        .as_ref()
+        .map(|j| subscribe::<Joy>(&mut node, n, &j.topic, "sensor_msgs", "Joy"))
+        .transpose()?;
+    let lock = cfg
+        .lock
+        .as_ref()
+        .map(|l| {
+            Ok::<_, BridgeError>((
+                subscribe_reliable::<Bool>(&mut node, n, &l.topic, "std_msgs", "Bool")?,
+                subscribe_reliable::<Empty>(&mut node, n, &l.reset_topic, "std_msgs", "Empty")?,
+            ))
+        })
+        .transpose()?;
     let spinner = node.spinner().map_err(|e| err("ROS 2 spinner", e))?;
     crate::spawn_named("reflex-teleop-spin", move || {
         futures::executor::block_on(spinner.spin())
@@ -278,8 +373,29 @@ pub fn spawn_teleop(
     .map_err(|e| err("spinner thread", e))?;
     crate::spawn_named("reflex-teleop-io", move || -> Result<(), String> {
         let _keep = (&node, &context);
+        let mut streams: Vec<Inbound<'_>> = Vec::new();
+        if let Some(t) = &twist {
+            streams.push(t.stream(TeleopInbound::Twist));
+        }
+        if let Some(t) = &ee_twist {
+            streams.push(t.stream(TeleopInbound::EeTwist));
+        }
+        if let Some(j) = &joy {
+            streams.push(Box::pin(j.async_stream().filter_map(|m| async move {
+                m.ok().map(|(m, _)| TeleopInbound::Joy(m))
+            })));
+        }
+        if let Some((l, r)) = &lock {
+            streams.push(Box::pin(l.async_stream().filter_map(|m| async move {
+                m.ok().map(|(m, _)| TeleopInbound::Lock(m.data))
+            })));
+            streams.push(Box::pin(
+                r.async_stream()
+                    .filter_map(|m| async move { m.ok().map(|_| TeleopInbound::Reset) }),
+            ));
+        }
+        let mut inbound = futures::stream::select_all(streams);
         futures::executor::block_on(async {
-            let mut tw = pin!(twist.async_stream());
             loop {
                 let shared = io.shared.clone();
                 let stop = futures::future::poll_fn(|cx| {
@@ -292,8 +408,17 @@ pub fn spawn_teleop(
                 });
                 futures::select_biased! {
                     _ = stop.fuse() => return Ok(()),
-                    m = tw.next() => if let Some(Ok((m, _))) = m {
-                        io.on_twist(&m, monotonic_ns());
+                    m = inbound.next() => {
+                        let (now, sys) = (monotonic_ns(), crate::ros::system_time_ns());
+                        match m {
+                            Some(TeleopInbound::Twist(t, stamp)) => io.on_twist(&t, stamp.as_ref(), now, sys),
+                            Some(TeleopInbound::EeTwist(t, stamp)) => io.on_ee_twist(&t, stamp.as_ref(), now, sys),
+                            Some(TeleopInbound::Joy(j)) => io.on_joy(&j, now, sys),
+                            Some(TeleopInbound::Lock(l)) => io.on_lock(l, now),
+                            Some(TeleopInbound::Reset) => io.on_reset(now),
+                            // No inputs at all: wait for the stop.
+                            None => futures::future::pending::<()>().await,
+                        }
                     },
                 }
             }

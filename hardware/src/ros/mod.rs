@@ -72,6 +72,40 @@ pub struct BridgeConfig {
 }
 
 impl BridgeConfig {
+    /// A node that is not a robot bridge (the teleop node): identity, domain and remaps only;
+    /// the robot topics stay empty.
+    pub fn node_only(
+        node_name: &str,
+        namespace: &str,
+        domain_id: u16,
+        only_loopback: bool,
+        remaps: Vec<(String, String)>,
+    ) -> Self {
+        BridgeConfig {
+            node_name: node_name.into(),
+            namespace: namespace.into(),
+            domain_id,
+            only_loopback,
+            network_address: None,
+            joint_states_topic: String::new(),
+            imu_topic: None,
+            odometry_topic: None,
+            wrench_topic: None,
+            command_topic: String::new(),
+            command_interface: CommandInterface::PositionArray,
+            diagnostics_topic: String::new(),
+            diagnostics_hz: 1.0,
+            stamps: StampPolicy {
+                max_age_s: 0.0,
+                max_lead_s: 0.0,
+            },
+            plausibility: Plausibility::default(),
+            accept_from: AcceptFrom::Any,
+            remaps,
+            spin_for_command_us: 0,
+        }
+    }
+
     /// The fully qualified, remapped name of `topic` for this node.
     pub fn resolve(&self, topic: &str) -> String {
         let ns = self.namespace.trim_end_matches('/');

@@ -63,6 +63,15 @@ pub mod std_msgs {
         pub layout: MultiArrayLayout,
         pub data: Vec<f64>,
     }
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Bool {
+        pub data: bool,
+    }
+    /// `std_msgs/Empty`: rosidl gives an empty message one placeholder byte.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Empty {
+        pub structure_needs_at_least_one_member: u8,
+    }
 }
 
 pub mod geometry_msgs {
@@ -96,6 +105,11 @@ pub mod geometry_msgs {
     pub struct Twist {
         pub linear: Vector3,
         pub angular: Vector3,
+    }
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct TwistStamped {
+        pub header: Header,
+        pub twist: Twist,
     }
     #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct Wrench {
@@ -142,6 +156,12 @@ pub mod sensor_msgs {
     use super::geometry_msgs::{Quaternion, Vector3};
     use super::std_msgs::Header;
     use super::*;
+    #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+    pub struct Joy {
+        pub header: Header,
+        pub axes: Vec<f32>,
+        pub buttons: Vec<i32>,
+    }
     #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct JointState {
         pub header: Header,

@@ -497,45 +497,174 @@ pub(crate) fn check_policy(c: &mut Checker, p: &PolicySection) {
     }
 }
 
+fn check_topic(c: &mut Checker, field: &str, topic: &str) {
+    c.require(
+        !topic.is_empty()
+            && topic
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '/'),
+        field,
+        "a ROS topic name (letters, digits, `_`, `/`)",
+        format!("`{topic}`"),
+    );
+}
+
+fn check_rate(c: &mut Checker, field: &str, hz: f64) {
+    c.range(field, hz, "a rate", Range::open_closed(0.0, 10_000.0), "Hz");
+}
+
+fn check_ms(c: &mut Checker, field: &str, ms: f64, what: &str, range: Range) {
+    c.range(field, ms, what, range, "ms");
+}
+
+fn check_button(c: &mut Checker, field: &str, b: Option<u32>, has_joy: bool) {
+    if let Some(b) = b {
+        c.whole(field, b as u64, 0..=63, "(a Joy button index)");
+        c.require(
+            has_joy,
+            field,
+            "a `teleop.joy` section: buttons come from a sensor_msgs/Joy topic",
+            "no teleop.joy",
+        );
+    }
+}
+
 pub(super) fn check_teleop(c: &mut Checker, t: &TeleopSection, has_policy: bool) {
     super::ros::check_domain(c, "teleop.domain_id", t.domain_id);
+    let timeout = Range::open_closed(0.0, 60_000.0);
+    check_ms(c, "teleop.max_age_ms", t.max_age_ms, "an age", timeout);
+    let has_joy = t.joy.is_some();
     if let Some(tw) = &t.twist {
-        c.range(
+        check_ms(
+            c,
             "teleop.twist.timeout_ms",
             tw.timeout_ms,
             "a timeout",
-            Range::open_closed(0.0, 60_000.0),
-            "ms",
+            timeout,
         );
-        c.range(
+        check_ms(
+            c,
             "teleop.twist.decay_ms",
             tw.decay_ms,
             "a decay",
             Range::closed(0.0, 60_000.0),
-            "ms",
         );
-        c.range(
-            "teleop.twist.max_rate_hz",
-            tw.max_rate_hz,
-            "a rate",
-            Range::open_closed(0.0, 10_000.0),
-            "Hz",
-        );
-        let ok = tw.topic.starts_with('/') || !tw.topic.is_empty();
-        c.require(
-            ok && tw
-                .topic
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '/'),
-            "teleop.twist.topic",
-            "a ROS topic name (letters, digits, `_`, `/`)",
-            format!("`{}`", tw.topic),
-        );
+        check_rate(c, "teleop.twist.max_rate_hz", tw.max_rate_hz);
+        check_topic(c, "teleop.twist.topic", &tw.topic);
         c.require(
             has_policy,
             "teleop.twist",
             "a `policy:` section: the velocity command goes to a locomotion policy",
             "no policy",
         );
+        if tw.require_enable_button {
+            check_button(
+                c,
+                "teleop.twist.enable_button",
+                Some(tw.enable_button),
+                has_joy,
+            );
+        }
+    }
+    if let Some(j) = &t.joy {
+        check_topic(c, "teleop.joy.topic", &j.topic);
+        check_rate(c, "teleop.joy.max_rate_hz", j.max_rate_hz);
+        check_ms(
+            c,
+            "teleop.joy.timeout_ms",
+            j.timeout_ms,
+            "a timeout",
+            timeout,
+        );
+    }
+    if let Some(e) = &t.ee_twist {
+        check_topic(c, "teleop.ee_twist.topic", &e.topic);
+        check_rate(c, "teleop.ee_twist.max_rate_hz", e.max_rate_hz);
+        for (f, v) in [
+            ("linear_scale", e.linear_scale),
+            ("angular_scale", e.angular_scale),
+        ] {
+            c.range(
+                &format!("teleop.ee_twist.{f}"),
+                v,
+                "a scale",
+                Range::closed(0.0, 1_000.0),
+                "(action per twist unit)",
+            );
+        }
+        c.range(
+            "teleop.ee_twist.threshold",
+            e.threshold,
+            "a threshold",
+            Range::closed(0.0, 1.0),
+            "(norm of the normalised action)",
+        );
+        check_ms(
+            c,
+            "teleop.ee_twist.hold_ms",
+            e.hold_ms,
+            "a hold time",
+            Range::closed(0.0, 60_000.0),
+        );
+        check_ms(
+            c,
+            "teleop.ee_twist.timeout_ms",
+            e.timeout_ms,
+            "a timeout",
+            timeout,
+        );
+        let axes = reflex_policies::intervention::EE_AXES;
+        for (i, a) in e.axes.iter().enumerate() {
+            c.require(
+                axes.contains(&a.as_str()),
+                &format!("teleop.ee_twist.axes[{i}]"),
+                "one of x, y, z, roll, pitch, yaw, gripper",
+                format!("`{a}`"),
+            );
+        }
+        c.require(
+            !e.axes.is_empty(),
+            "teleop.ee_twist.axes",
+            "at least one axis",
+            "[]",
+        );
+        check_button(
+            c,
+            "teleop.ee_twist.gripper_close_button",
+            e.gripper_close_button,
+            has_joy,
+        );
+        check_button(
+            c,
+            "teleop.ee_twist.gripper_open_button",
+            e.gripper_open_button,
+            has_joy,
+        );
+        check_button(
+            c,
+            "teleop.ee_twist.intervene_button",
+            e.intervene_button,
+            has_joy,
+        );
+        c.require(
+            has_policy,
+            "teleop.ee_twist",
+            "a `policy:` section: the human's action replaces a manipulation policy's",
+            "no policy",
+        );
+    }
+    if let Some(e) = &t.estop {
+        check_topic(c, "teleop.estop.topic", &e.topic);
+        check_topic(c, "teleop.estop.reset_topic", &e.reset_topic);
+        check_rate(c, "teleop.estop.max_rate_hz", e.max_rate_hz);
+        if let Some(h) = e.heartbeat_timeout_ms {
+            check_ms(
+                c,
+                "teleop.estop.heartbeat_timeout_ms",
+                h,
+                "a timeout",
+                timeout,
+            );
+        }
     }
 }

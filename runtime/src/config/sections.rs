@@ -283,9 +283,132 @@ pub struct TeleopSection {
     /// Keep DDS traffic on loopback.
     #[serde(default)]
     pub only_loopback: bool,
-    /// A `geometry_msgs/Twist` velocity command for locomotion policies.
+    /// Stamped messages (TwistStamped, Joy) whose stamp is further than this from the system
+    /// clock are stale and rejected (ms).
+    #[serde(default = "default_max_age")]
+    pub max_age_ms: f64,
+    /// A velocity command (`geometry_msgs/Twist` or `TwistStamped`) for locomotion policies.
     #[serde(default)]
     pub twist: Option<TwistSection>,
+    /// A `sensor_msgs/Joy` input: the deadman button, gripper and intervene buttons.
+    #[serde(default)]
+    pub joy: Option<JoySection>,
+    /// A 6-D end-effector twist for manipulation policies: the human's intervention.
+    #[serde(default)]
+    pub ee_twist: Option<EeTwistSection>,
+    /// An e-stop lock topic and its reset.
+    #[serde(default)]
+    pub estop: Option<EstopSection>,
+}
+
+fn default_max_age() -> f64 {
+    500.0
+}
+
+/// The `sensor_msgs/Joy` topic (joy_node, spacenav's `spacenav/joy`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoySection {
+    /// Topic.
+    #[serde(default = "default_joy_topic")]
+    pub topic: String,
+    /// Most messages per second accepted.
+    #[serde(default = "default_twist_rate")]
+    pub max_rate_hz: f64,
+    /// A Joy message older than this no longer holds any button (ms): a silent joystick is
+    /// released.
+    #[serde(default = "default_twist_timeout")]
+    pub timeout_ms: f64,
+}
+
+fn default_joy_topic() -> String {
+    "/joy".into()
+}
+
+/// The end-effector twist (spacenav's `spacenav/twist`, MoveIt Servo's delta twists), mapped
+/// into the policy's 7-D action: action = clip(component × scale, −1, 1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EeTwistSection {
+    /// Topic.
+    #[serde(default = "default_ee_twist_topic")]
+    pub topic: String,
+    /// `geometry_msgs/TwistStamped` (else `Twist`).
+    #[serde(default)]
+    pub stamped: bool,
+    /// Most messages per second accepted.
+    #[serde(default = "default_twist_rate")]
+    pub max_rate_hz: f64,
+    /// Action per unit of linear twist.
+    #[serde(default = "one")]
+    pub linear_scale: f64,
+    /// Action per unit of angular twist.
+    #[serde(default = "one")]
+    pub angular_scale: f64,
+    /// The human acts when the mapped action's norm exceeds this (SERL: 0.001).
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// The human keeps control this long after the last input (ms; SERL: 500).
+    #[serde(default = "default_twist_timeout")]
+    pub hold_ms: f64,
+    /// A twist older than this is no input (ms): a silent device is released.
+    #[serde(default = "default_twist_timeout")]
+    pub timeout_ms: f64,
+    /// The action axes the human controls (x, y, z, roll, pitch, yaw, gripper); the others
+    /// keep the policy's action. Default: all.
+    #[serde(default = "all_axes")]
+    pub axes: Vec<String>,
+    /// Joy button that closes the gripper (action −1; HIL-SERL: the SpaceMouse's left).
+    #[serde(default)]
+    pub gripper_close_button: Option<u32>,
+    /// Joy button that opens the gripper (action +1; the right).
+    #[serde(default)]
+    pub gripper_open_button: Option<u32>,
+    /// Joy button that takes over while held, with whatever the twist says.
+    #[serde(default)]
+    pub intervene_button: Option<u32>,
+}
+
+fn default_ee_twist_topic() -> String {
+    "/spacenav/twist".into()
+}
+fn default_threshold() -> f64 {
+    1e-3
+}
+fn all_axes() -> Vec<String> {
+    reflex_policies::intervention::EE_AXES
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+}
+
+/// The e-stop lock (twist_mux's convention: `std_msgs/Bool`, true blocks) and its reset.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EstopSection {
+    /// The `std_msgs/Bool` lock topic.
+    #[serde(default = "default_estop_topic")]
+    pub topic: String,
+    /// The `std_msgs/Empty` topic that resets to the policy once the lock is released.
+    #[serde(default = "default_reset_topic")]
+    pub reset_topic: String,
+    /// A lock topic silent for longer than this counts as locked (ms), from the start; none:
+    /// no heartbeat required.
+    #[serde(default)]
+    pub heartbeat_timeout_ms: Option<f64>,
+    /// Most releases and resets per second accepted (a lock is never dropped).
+    #[serde(default = "default_estop_rate")]
+    pub max_rate_hz: f64,
+}
+
+fn default_estop_topic() -> String {
+    "/e_stop".into()
+}
+fn default_reset_topic() -> String {
+    "/e_stop_reset".into()
+}
+fn default_estop_rate() -> f64 {
+    100.0
 }
 
 fn default_teleop_node() -> String {
@@ -293,7 +416,8 @@ fn default_teleop_node() -> String {
 }
 
 /// The velocity-command topic (teleop_twist_joy, nav2: `/cmd_vel`): vx = linear.x,
-/// vy = linear.y, yaw rate = angular.z, clipped to the manifest's `command_limits`.
+/// vy = linear.y, yaw rate = angular.z, clipped to the manifest's `command_limits`; optionally
+/// behind a Joy deadman button.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TwistSection {
@@ -309,6 +433,16 @@ pub struct TwistSection {
     /// Most messages per second accepted (faster ones are dropped and counted).
     #[serde(default = "default_twist_rate")]
     pub max_rate_hz: f64,
+    /// `geometry_msgs/TwistStamped` (else `Twist`).
+    #[serde(default)]
+    pub stamped: bool,
+    /// Twists count only while the Joy's `enable_button` is held, and its release sends zero
+    /// (teleop_twist_joy's `require_enable_button`); needs a `teleop.joy` section.
+    #[serde(default)]
+    pub require_enable_button: bool,
+    /// The deadman button (teleop_twist_joy's `enable_button`).
+    #[serde(default)]
+    pub enable_button: u32,
 }
 
 fn default_twist_topic() -> String {

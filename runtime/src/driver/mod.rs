@@ -14,10 +14,11 @@ pub mod scheduler;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use reflex_hardware::ros::LoopStatus;
-use reflex_hardware::{GroundTruth, HwError, JointCommand, Robot, RobotState};
+use reflex_hardware::{GroundTruth, HwError, JointCommand, OperatorInputs, Robot, RobotState};
 use reflex_policies::fallback::CertifiedFallback;
 use reflex_policies::tracking::TargetTracker;
 use reflex_policies::{Controller, Phase};
@@ -33,8 +34,8 @@ use crate::supervisor::Mode;
 use crate::threads::{self, ThreadsReport};
 use outcome::OutcomeTracker;
 use report::{
-    FallbackInfo, PolicyReport, RunReport, SupervisorReport, TraceRow, TransitionReport,
-    TRACE_CAPACITY, TRACE_HZ,
+    EstopReport, FallbackInfo, PolicyReport, RunReport, SupervisorReport, TraceRow,
+    TransitionReport, TRACE_CAPACITY, TRACE_HZ,
 };
 use scheduler::{Scheduler, Trigger};
 
@@ -258,8 +259,10 @@ fn drive<P: Plant>(
         }
     }
 
+    // E-stop, reset and drill: the fault schedule, the teleop node and the RT thread share them.
+    let operator = Arc::new(OperatorInputs::default());
     let mut teleop = match assemble::teleop_config(cfg, opts.remaps) {
-        Some(tc) => Some(assemble::build_teleop(cfg, &tc)?),
+        Some(tc) => Some(assemble::build_teleop(cfg, &tc, operator.clone())?),
         None => None,
     };
     let mut policy_meta = None;
@@ -271,6 +274,7 @@ fn drive<P: Plant>(
             impedance,
             interpolate,
             commands,
+            intervention,
         }) => {
             let providers = policy.providers();
             for p in &providers {
@@ -295,7 +299,11 @@ fn drive<P: Plant>(
                     .as_ref()
                     .map_or(0, |s| s.policy_latency_cycles),
             };
-            let live = teleop.as_mut().and_then(|t| t.take_samples());
+            let live = teleop.as_mut().and_then(|t| t.take_velocity());
+            let human = teleop
+                .as_mut()
+                .and_then(|t| t.take_human())
+                .zip(intervention);
             let (thread, link) = policy_thread::spawn(
                 policy,
                 spec.num_joints(),
@@ -305,6 +313,7 @@ fn drive<P: Plant>(
                 Commands {
                     source: commands,
                     live,
+                    human,
                 },
             )
             .map_err(|e| RunError::Thread(format!("policy thread: {e}")))?;
@@ -328,6 +337,7 @@ fn drive<P: Plant>(
         assemble::supervisor_config(&c.safety),
         control_hz,
         cfg.policy_decimation(),
+        operator.clone(),
     );
     let mut scheduler = Scheduler::new(trigger, period_ns);
     if scheduler.wall_clock_loop_time() {
@@ -382,7 +392,6 @@ fn drive<P: Plant>(
                         },
                         e => RunError::Hardware(e),
                     })?;
-                let operator = ctl.operator();
                 let trace_every = ((control_hz / TRACE_HZ).round() as u64).max(1);
                 let rows = (cycles_total / trace_every + 1).min(TRACE_CAPACITY as u64) as usize;
                 let mut trace: Vec<TraceRow> = Vec::with_capacity(rows);
@@ -401,7 +410,7 @@ fn drive<P: Plant>(
                     scheduler.wait(robot, stats);
                     while let Some(input) = schedule.operator_input(n, &mut op_cursor) {
                         match input {
-                            OperatorInput::Estop => operator.estop.store(true, Ordering::Relaxed),
+                            OperatorInput::Estop => operator.engage_estop(),
                             OperatorInput::Reset => {
                                 operator.estop.store(false, Ordering::Relaxed);
                                 operator.reset.store(true, Ordering::Relaxed);
@@ -465,6 +474,10 @@ fn drive<P: Plant>(
                         limits: &spec.limits,
                     };
                     if n.is_multiple_of(trace_every) && trace.len() < trace.capacity() {
+                        let target = ctl
+                            .policy_link()
+                            .filter(|l| l.has_target())
+                            .map(|l| l.target());
                         let v = ground_truth.as_ref().map(outcome::planar_velocity);
                         trace.push(TraceRow {
                             t_s: view.time_s,
@@ -474,6 +487,8 @@ fn drive<P: Plant>(
                             lateral_speed_m_s: v.map(|v| v.1),
                             yaw_rate_rad_s: v.map(|v| v.2),
                             command: view.policy_command,
+                            intervention: target.map(|t| t.intervention),
+                            ee_target_m: target.and_then(|t| t.ee).map(|e| e.position_m),
                         });
                     }
                     for o in observers.iter_mut() {
@@ -545,6 +560,11 @@ fn drive<P: Plant>(
         final_mode: sup.mode(),
         final_phase: ctl.phase(),
         limited_targets: s.limited_targets,
+        estops: EstopReport {
+            seen: s.estops_seen,
+            seen_late: s.estops_seen_late,
+            max_reaction_us: s.estop_max_reaction_ns as f64 / 1e3,
+        },
         supervisor: SupervisorReport {
             fallback: fallback_info,
             transitions: sup

@@ -75,6 +75,8 @@ pub struct RunReport {
     pub policy: Option<PolicyReport>,
     /// Teleop messages accepted and rejected (when the config has a `teleop:` section).
     pub teleop: Option<reflex_hardware::ros::teleop::TeleopCounts>,
+    /// E-stops engaged from outside the loop (lock topic, scripted) and how fast they acted.
+    pub estops: EstopReport,
     /// Warnings about the config and the run (accepted, but probably not what was meant).
     pub warnings: Vec<String>,
     /// The run sampled at [`TRACE_HZ`]: what happened when (simulator ground truth where it
@@ -105,6 +107,22 @@ pub struct TraceRow {
     pub yaw_rate_rad_s: Option<f64>,
     /// The policy's velocity command (locomotion).
     pub command: Option<[f64; 3]>,
+    /// The newest policy target's executed action was a human's (a `teleop.ee_twist`).
+    pub intervention: Option<bool>,
+    /// The newest end-effector target (m, base frame; manipulation).
+    pub ee_target_m: Option<[f64; 3]>,
+}
+
+/// E-stops engaged from outside the loop, and whether each was acted on in time.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EstopReport {
+    /// Engagements acted on.
+    pub seen: u64,
+    /// Of those, acted on later than the first cycle that started after the engagement (the
+    /// contract is 0).
+    pub seen_late: u64,
+    /// Longest engagement → start of the cycle that acted on it (µs): within one period.
+    pub max_reaction_us: f64,
 }
 
 /// A transition with its time.
