@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text, work_dir,
+    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text, transitions,
+    work_dir,
 };
 use serde_json::{json, Value};
 
@@ -89,20 +90,6 @@ fn commanded_window(report: &Value) -> (f64, f64) {
         .collect();
     assert!(!t.is_empty(), "no velocity command reached the policy");
     (t[0], *t.last().unwrap())
-}
-
-fn transitions(report: &Value) -> Vec<(String, String)> {
-    report["supervisor"]["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["to"].as_str().unwrap_or_default().to_string(),
-                t["cause"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
 }
 
 const TWIST: &str = "  twist: {topic: /cmd_vel, timeout_ms: 500, decay_ms: 500}\n";

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{
-    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text,
+    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text, transitions,
     with_a_steady_peer, work_dir,
 };
 use serde_json::Value;
@@ -86,20 +86,6 @@ fn run_once(
         report: run.json("report.json"),
         hostile: hostile_args.map(|_| run.json("hostile.json")),
     }
-}
-
-fn transitions(report: &Value) -> Vec<(String, String)> {
-    report["supervisor"]["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["to"].as_str().unwrap().to_string(),
-                t["cause"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 fn assert_standing(robot: &Value, what: &str) {

@@ -68,17 +68,6 @@ fn subscribe<M: DeserializeOwned + 'static>(
     subscribe_with(node, cfg, topic, pkg, ty, &sensor_qos())
 }
 
-/// A reliable subscription (matches only reliable writers): for messages that must not be lost.
-fn subscribe_reliable<M: DeserializeOwned + 'static>(
-    node: &mut Node,
-    cfg: &BridgeConfig,
-    topic: &str,
-    pkg: &str,
-    ty: &str,
-) -> Result<ros2_client::Subscription<M>, BridgeError> {
-    subscribe_with(node, cfg, topic, pkg, ty, &reliable_qos())
-}
-
 fn subscribe_with<M: DeserializeOwned + 'static>(
     node: &mut Node,
     cfg: &BridgeConfig,
@@ -361,8 +350,22 @@ pub fn spawn_teleop(
         .as_ref()
         .map(|l| {
             Ok::<_, BridgeError>((
-                subscribe_reliable::<Bool>(&mut node, n, &l.topic, "std_msgs", "Bool")?,
-                subscribe_reliable::<Empty>(&mut node, n, &l.reset_topic, "std_msgs", "Empty")?,
+                subscribe_with::<Bool>(
+                    &mut node,
+                    n,
+                    &l.topic,
+                    "std_msgs",
+                    "Bool",
+                    &reliable_qos(),
+                )?,
+                subscribe_with::<Empty>(
+                    &mut node,
+                    n,
+                    &l.reset_topic,
+                    "std_msgs",
+                    "Empty",
+                    &reliable_qos(),
+                )?,
             ))
         })
         .transpose()?;

@@ -127,3 +127,18 @@ pub fn with_a_steady_peer<T>(
     }
     panic!("{what}: the robot peer paused on every attempt, nothing judged: {seen:?}");
 }
+
+/// A run report's mode transitions as (to, cause).
+pub fn transitions(report: &Value) -> Vec<(String, String)> {
+    report["supervisor"]["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["to"].as_str().unwrap_or_default().to_string(),
+                t["cause"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
