@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::{
-    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text,
+    in_loopback_namespace, one_at_a_time, peer_dir, python, shipped_config_text, transitions,
     with_a_steady_peer, work_dir,
 };
 use reflex_hardware::unitree::crc::{low_cmd_crc, low_state_crc};
@@ -183,20 +183,6 @@ fn summary(robot: &Value) -> Value {
     r
 }
 
-fn causes(report: &Value) -> Vec<(String, String)> {
-    report["supervisor"]["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["to"].as_str().unwrap().into(),
-                t["cause"].as_str().unwrap().into(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn the_go2_walks_through_sdk2_and_bad_low_states_are_counted() {
     // Every 50th LowState with a wrong CRC, every 100th period a truncated one beside it.
@@ -223,7 +209,7 @@ fn the_go2_walks_through_sdk2_and_bad_low_states_are_counted() {
         r["min_height_m"].as_f64().unwrap() > 0.2 && r["max_tilt_rad"].as_f64().unwrap() < 0.35,
         "fell: {r}"
     );
-    assert_eq!(causes(&o.report), vec![], "{}", o.report["supervisor"]);
+    assert_eq!(transitions(&o.report), vec![], "{}", o.report["supervisor"]);
     let rej = &o.report["bridge"]["rejections"];
     for (kind, sent) in [
         (
@@ -249,7 +235,7 @@ fn a_stalled_low_state_stream_degrades_to_the_fallback_and_back_or_to_a_safe_sto
         "",
     );
     assert_eq!(
-        causes(&o.report),
+        transitions(&o.report),
         vec![
             ("FALLBACK".to_string(), "sensor_stale".to_string()),
             ("POLICY".to_string(), "recovered".to_string())
@@ -267,7 +253,7 @@ fn a_stalled_low_state_stream_degrades_to_the_fallback_and_back_or_to_a_safe_sto
         "",
     );
     assert_eq!(
-        causes(&o.report),
+        transitions(&o.report),
         vec![
             ("FALLBACK".to_string(), "sensor_stale".to_string()),
             ("SAFE_STOP".to_string(), "sensor_stale".to_string())
